@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 course: $(STAMP)
-	$(BIN)/python -m coursekit.runner notebooks --out build/course
+	$(BIN)/python -m coursekit.runner notebooks --out build/course $(if $(filter 1,$(QUICK)),--quick,)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
