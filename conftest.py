@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("COURSEKIT_QUICK", "1")
@@ -32,4 +32,4 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 # Notebooks that unit tests execute on purpose are fixtures, not nbval targets.
-collect_ignore_glob = ["fixtures/*"]
+collect_ignore_glob = ["tests/fixtures/*", "solutions/*", "assignments/*", "build/*"]
