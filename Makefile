@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: course test setup lint bench release autograde feedback export summary collect clean
+.PHONY: course test setup lint release autograde feedback export summary collect clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,3 +28,37 @@ lint: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# ---------------------------------------------------------------- instructors
+# See docs/instructor.md. A = assignment (backprop, optimizers_regularization,
+# fashion_mnist_keras); FROM = folder exported by the learning platform.
+.PHONY: check-release
+A ?=
+FROM ?=
+WORKERS ?= 2
+GRADE := $(BIN)/coursekit-grade
+
+release: $(STAMP)
+	$(GRADE) release $(A)
+
+collect: $(STAMP)
+	@test -n "$(A)" -a -n "$(FROM)" || { echo "usage: make collect A=<assignment> FROM=<folder>"; exit 2; }
+	$(GRADE) collect $(A) $(FROM)
+
+autograde: $(STAMP)
+	@test -n "$(A)" || { echo "usage: make autograde A=<assignment> [WORKERS=2] [FORCE=1]"; exit 2; }
+	$(GRADE) autograde $(A) --workers $(WORKERS) $(if $(FORCE),--force)
+
+feedback: $(STAMP)
+	@test -n "$(A)" || { echo "usage: make feedback A=<assignment>"; exit 2; }
+	$(GRADE) feedback $(A)
+
+export: $(STAMP)
+	$(GRADE) export $(A)
+
+summary: $(STAMP)
+	@test -n "$(A)" || { echo "usage: make summary A=<assignment>"; exit 2; }
+	$(GRADE) summary $(A)
+
+check-release: $(STAMP)
+	$(GRADE) check-release

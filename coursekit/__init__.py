@@ -12,6 +12,9 @@ Submodules (imported on first use, e.g. ``coursekit.plot``):
 - ``coursekit.activations``: activation functions and their derivatives (numpy).
 - ``coursekit.plot``: figures (axes in, axes out; never ``plt.show()``).
 - ``coursekit.check``: numerical gradients, gradient checks with diagnosis, assertions.
+- ``coursekit.optim``: numpy optimizers that match Keras step for step; 2-D test surfaces.
+- ``coursekit.keras_models``, ``coursekit.tfdata``, ``coursekit.throughput``: Keras model
+  builders, the tf.data input pipeline, and training-speed measurement.
 - ``coursekit.runner``: executes the notebook sequence headless (the main job).
 - ``coursekit.grading``: the instructor's nbgrader workflow.
 """
@@ -27,7 +30,10 @@ from coursekit.env import device_report, in_colab, pick, quick_mode, report_metr
 __version__ = "0.1.0"
 
 _SUBMODULES = frozenset(
-    {"env", "data", "datasets", "activations", "plot", "check", "runner", "grading"}
+    {
+        "env", "data", "datasets", "activations", "plot", "check", "optim",
+        "keras_models", "tfdata", "throughput", "runner", "grading",
+    }
 )
 
 __all__ = [

@@ -1,0 +1,278 @@
+"""The backprop assignment (solutions/backprop): metadata, reference solution, planted bugs.
+
+The expensive part runs once per session: the assignment is released into a
+scratch course (``make_course_copy``) and a batch of submissions is autograded
+with the real pipeline (sandboxed kernel, 2 workers): the reference solution,
+the unmodified release, and one submission per planted bug of
+``tests/fixtures/backprop_bugs/bugs.py``. Each bug must cost exactly the
+points of the grade_ids it lists, and the failing test's message must name the
+mistake.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "solutions" / "backprop" / "backprop.ipynb"
+SPEC = ROOT / "solutions" / "backprop" / "SPEC.md"
+BUGS_FILE = Path(__file__).resolve().parent / "fixtures" / "backprop_bugs" / "bugs.py"
+ASSIGNMENT = "backprop"
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+def _load_bugs():
+    spec = importlib.util.spec_from_file_location("backprop_bugs", BUGS_FILE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module.BUGS
+
+
+BUGS = _load_bugs()
+
+
+def _source_nb():
+    return nbformat.read(SOURCE, as_version=4)
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _solution_cells(nb) -> dict[str, nbformat.NotebookNode]:
+    return {_meta(c)["grade_id"]: c for c in nb.cells if _meta(c).get("solution")}
+
+
+def _test_points(nb) -> dict[str, float]:
+    return {_meta(c)["grade_id"]: _meta(c)["points"] for c in nb.cells if _meta(c).get("grade")}
+
+
+def _replace_solution(source: str, code: str | None) -> str:
+    """The solution cell as a student would hand it in: markers gone, the region
+    replaced by ``code`` (indented like the markers) or kept when ``code`` is None."""
+    lines = source.split("\n")
+    b = next(i for i, line in enumerate(lines) if BEGIN in line)
+    e = next(i for i, line in enumerate(lines) if END in line)
+    indent = lines[b][: len(lines[b]) - len(lines[b].lstrip())]
+    if code is None:
+        body = lines[b + 1 : e]
+    else:
+        body = [indent + line if line else line for line in code.rstrip("\n").split("\n")]
+    return "\n".join(lines[:b] + body + lines[e + 1 :])
+
+
+def build_submission(release_nb, source_nb, bug=None):
+    """The released notebook with every solution cell filled by the reference code,
+    except ``bug.cell``, filled by the bug's code."""
+    nb = copy.deepcopy(release_nb)
+    solutions = _solution_cells(source_nb)
+    for cell in nb.cells:
+        gid = _meta(cell).get("grade_id")
+        if _meta(cell).get("solution"):
+            code = bug.code if bug is not None and gid == bug.cell else None
+            cell.source = _replace_solution(solutions[gid].source, code)
+    return nb
+
+
+# ---------------------------------------------------------------------------
+# Cheap checks of the source notebook, the SPEC and the bug table
+# ---------------------------------------------------------------------------
+
+
+def test_source_notebook_has_unique_grade_ids_with_schema_3():
+    nb = _source_nb()
+    ids = [_meta(c)["grade_id"] for c in nb.cells]
+    assert len(ids) == len(set(ids)), "duplicate grade_id"
+    assert all(_meta(c).get("schema_version") == 3 for c in nb.cells)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)
+
+
+def test_every_test_cell_starts_with_the_guard_and_has_hidden_tests():
+    for cell in _source_nb().cells:
+        if _meta(cell).get("grade"):
+            assert cell.source.startswith("_ck_guard.verify()\n"), _meta(cell)["grade_id"]
+            assert "### BEGIN HIDDEN TESTS" in cell.source, _meta(cell)["grade_id"]
+
+
+def test_source_notebook_is_stored_without_outputs():
+    for cell in _source_nb().cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_spec_lists_every_graded_cell_with_its_points():
+    points = _test_points(_source_nb())
+    text = SPEC.read_text()
+    rows = dict(re.findall(r"^\| `(test_\w+)` \| (\d+) \|", text, flags=re.M))
+    assert {k: float(v) for k, v in rows.items()} == {k: float(v) for k, v in points.items()}
+    total = re.search(r"Total: \*\*(\d+) points\*\*", text)
+    assert total and float(total.group(1)) == sum(points.values())
+
+
+def test_bug_table_has_at_least_12_bugs_on_real_cells():
+    nb = _source_nb()
+    solutions, tests = _solution_cells(nb), _test_points(nb)
+    assert len(BUGS) >= 12
+    assert len({b.name for b in BUGS}) == len(BUGS)
+    assert len({(b.cell, b.code) for b in BUGS}) == len(BUGS)
+    for bug in BUGS:
+        assert bug.cell in solutions, bug.name
+        assert bug.fails and set(bug.fails) <= set(tests), bug.name
+        assert bug.keywords, bug.name
+        reference = _replace_solution(solutions[bug.cell].source, None)
+        assert _replace_solution(solutions[bug.cell].source, bug.code) != reference, bug.name
+
+
+# ---------------------------------------------------------------------------
+# The reference solution against TensorFlow's automatic differentiation
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference_namespace():
+    """The reference solution's functions, executed from the notebook's solution cells."""
+    ns: dict = {"np": np}
+    for cell in _source_nb().cells:
+        if _meta(cell).get("solution") and _meta(cell)["grade_id"] not in ("train_xor", "train_mnist"):
+            exec(compile(_replace_solution(cell.source, None), _meta(cell)["grade_id"], "exec"), ns)
+    return ns
+
+
+def test_reference_mlp_gradients_match_tf_gradient_tape(reference_namespace):
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(3)
+    sizes = [7, 6, 5, 4]
+    params = reference_namespace["he_init"](sizes, rng)
+    params = {k: v + 0.05 * rng.normal(size=v.shape) for k, v in params.items()}
+    x, y = rng.normal(size=(9, 7)), rng.integers(0, 4, size=9)
+    loss, grads = reference_namespace["mlp_loss_and_grads"](params, x, y)
+
+    tparams = {k: tf.Variable(v) for k, v in params.items()}
+    with tf.GradientTape() as tape:
+        a1 = tf.nn.relu(x @ tparams["W1"] + tparams["b1"])
+        a2 = tf.nn.relu(a1 @ tparams["W2"] + tparams["b2"])
+        logits = a2 @ tparams["W3"] + tparams["b3"]
+        tloss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    tgrads = tape.gradient(tloss, tparams)
+    assert abs(loss - float(tloss)) < 1e-12
+    for name in params:
+        np.testing.assert_allclose(grads[name], tgrads[name].numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_reference_sigmoid_backward_matches_tf_gradient_tape(reference_namespace):
+    tf = pytest.importorskip("tensorflow")
+    z = np.linspace(-8.0, 8.0, 13)
+    dout = np.cos(z)
+    tz = tf.Variable(z)
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(tf.math.sigmoid(tz) * dout)
+    np.testing.assert_allclose(reference_namespace["sigmoid_backward"](dout, z), tape.gradient(out, tz).numpy(),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(reference_namespace["sigmoid"](z), tf.math.sigmoid(z).numpy(), rtol=1e-12)
+
+
+def test_reference_softmax_cross_entropy_is_finite_for_logits_of_1000(reference_namespace):
+    with np.errstate(all="raise", under="ignore"):
+        loss, dlogits = reference_namespace["softmax_cross_entropy"](
+            np.array([[1000.0, 0.0, -1000.0]]), np.array([1]))
+    assert loss == pytest.approx(1000.0)
+    np.testing.assert_allclose(dlogits, [[1.0, -1.0, 0.0]], atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Autograding with the pipeline: reference, blank release, planted bugs
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde the reference, the blank release and every planted bug in one batch."""
+    from coursekit.grading import autograde_notebooks, make_course_copy, release
+
+    base = tmp_path_factory.mktemp("backprop_course")
+    course = make_course_copy(base / "course", [ASSIGNMENT])
+    release(course, [ASSIGNMENT], log=None)
+    release_path = course / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    release_nb = nbformat.read(release_path, as_version=4)
+    source_nb = _source_nb()
+
+    subs = base / "submissions"
+    subs.mkdir()
+    notebooks = {"blank": release_path}
+    for name, bug in [("reference", None), *((b.name.replace("_", "-"), b) for b in BUGS)]:
+        path = subs / f"{name}.ipynb"
+        nbformat.write(build_submission(release_nb, source_nb, bug), path)
+        notebooks[name] = path
+    start = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        # Two kernels on two cores: a multi-threaded BLAS in each oversubscribes the
+        # CPU and the MNIST training cell runs 10x slower (measured: 5 s -> 60 s).
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            mp.setenv(var, "1")
+        results = autograde_notebooks(course, ASSIGNMENT, notebooks, workers=2, timeout=300)
+    wall = time.perf_counter() - start
+    print(f"\nautograded {len(notebooks)} backprop submissions in {wall:.1f} s with 2 workers; per submission: "
+          + ", ".join(f"{s} {r.seconds:.1f}s" for s, r in results.items()))
+    return {"results": results, "release": release_nb, "wall": wall, "course": course}
+
+
+def test_release_contains_no_solution_and_no_hidden_tests(graded):
+    text = "\n".join(cell.source for cell in graded["release"].cells)
+    for leak in ("BEGIN SOLUTION", "HIDDEN TESTS", "_ref_mlp", "_REF_PARTS", "out[~pos] = ez / (1.0 + ez)",
+                 "dlogits[np.arange(B), y] -= 1.0"):
+        assert leak not in text, leak
+    stubs = [c for c in graded["release"].cells
+             if c.cell_type == "code" and "raise NotImplementedError()" in c.source]
+    assert {_meta(c)["grade_id"] for c in stubs} == set(_solution_cells(_source_nb()))
+
+
+def test_reference_solution_scores_full_marks(graded):
+    r = graded["results"]["reference"]
+    assert r.reason is None, r.reason
+    assert r.failed == [], str(r)
+    assert r.score == r.max_score == sum(_test_points(_source_nb()).values())
+
+
+def test_unmodified_release_scores_zero(graded):
+    r = graded["results"]["blank"]
+    assert r.max_score > 0
+    assert r.score == 0, str(r)
+    assert "not implemented" in r.tests["test_dense_backward"].message.lower()
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_planted_bug_loses_only_the_points_of_the_affected_tests(graded, bug):
+    r = graded["results"][bug.name.replace("_", "-")]
+    assert r.reason is None, r.reason
+    assert sorted(r.failed) == sorted(bug.fails), str(r)
+    points = _test_points(_source_nb())
+    assert r.score == r.max_score - sum(points[g] for g in bug.fails)
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_planted_bug_feedback_names_the_mistake(graded, bug):
+    message = graded["results"][bug.name.replace("_", "-")].tests[bug.fails[0]].message or ""
+    missing = [k for k in bug.keywords if k.lower() not in message.lower()]
+    assert not missing, f"{bug.fails[0]} message lacks {missing}: {message}"
+
+
+def test_feedback_html_names_the_mistake_and_hides_the_hidden_tests(graded):
+    from coursekit.grading import generate_feedback
+
+    student = "dense-backward-bias-not-summed"
+    pages = generate_feedback(graded["course"], ASSIGNMENT, [student], log=None)[student]
+    html = "\n".join(Path(p).read_text() for p in pages)
+    assert "did you forget to sum over the batch" in html
+    for secret in ("_ref_dense_backward", "HIDDEN TESTS", "_REF_PARTS", "known_mistakes"):
+        assert secret not in html, secret

@@ -1,0 +1,107 @@
+"""The committed release and the real assignments.
+
+- ``assignments/<a>/`` must be byte-for-byte what ``nbgrader generate_assignment``
+  makes from ``solutions/<a>/`` (nbgrader's output was checked to be
+  deterministic: two generations give identical bytes; cell ids come from
+  the source, checksums are hashes of the source);
+- no solution code or hidden-test line may appear in ``assignments/``;
+- the reference solution scores full marks, the unanswered release zero.
+
+Each assignment is released once into a scratch course (never the
+repository's gradebook), which then grades both notebooks with 2 workers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coursekit.grading import autograde_notebooks, regenerate_release, scan_release
+from coursekit.grading.course import Course
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = Course(ROOT)
+ASSIGNMENTS = COURSE.assignments()
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def released(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    name = request.param
+    tmp = tmp_path_factory.mktemp(f"release-{name}")
+    fresh = regenerate_release(ROOT, name, tmp / "course")
+    return {"name": name, "fresh": fresh, "course": tmp / "course"}
+
+
+def test_there_are_assignments() -> None:
+    assert "backprop" in ASSIGNMENTS
+
+
+def test_committed_release_is_what_generate_assignment_makes(released: dict[str, Any]) -> None:
+    name, fresh = released["name"], released["fresh"]
+    committed = COURSE.release_dir / name
+    assert committed.is_dir(), f"{committed} is missing: run `make release`"
+    fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
+    have = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    assert have == fresh_files
+    for rel in fresh_files:
+        assert (committed / rel).read_bytes() == (fresh / rel).read_bytes(), (
+            f"assignments/{name}/{rel} differs from a fresh generate_assignment: run `make release`"
+        )
+
+
+def test_committed_release_leaks_no_solution_or_hidden_test(released: dict[str, Any]) -> None:
+    name = released["name"]
+    committed = COURSE.release_dir / name
+    assert committed.is_dir(), f"{committed} is missing: run `make release`"
+    assert scan_release(COURSE.source_dir / name, committed) == []
+
+
+def test_spec_is_released_unchanged(released: dict[str, Any]) -> None:
+    """Students get SPEC.md (graded functions, shapes, points) exactly as written."""
+    name = released["name"]
+    spec = (COURSE.source_dir / name / "SPEC.md").read_bytes()
+    assert (released["fresh"] / "SPEC.md").read_bytes() == spec
+    assert (COURSE.release_dir / name / "SPEC.md").read_bytes() == spec
+
+
+@pytest.fixture(scope="module")
+def graded(released: dict[str, Any]) -> dict[str, Any]:
+    name = released["name"]
+    notebooks = sorted((COURSE.source_dir / name).glob("*.ipynb"))
+    assert len(notebooks) == 1, "these tests assume one notebook per assignment"
+    nb = notebooks[0].name
+    results = autograde_notebooks(
+        released["course"], name,
+        {"reference": COURSE.source_dir / name / nb, "unanswered": released["fresh"] / nb},
+        workers=2,
+    )
+    return results
+
+
+def test_reference_solution_scores_full_marks(graded: dict[str, Any]) -> None:
+    r = graded["reference"]
+    assert r.max_score > 0
+    assert r.score == r.max_score, str(r)
+    assert r.reason is None and r.flags == []
+
+
+def test_unanswered_release_scores_zero(graded: dict[str, Any]) -> None:
+    r = graded["unanswered"]
+    assert r.score == 0.0, str(r)
+    assert all(t.message for t in r.tests.values())
+
+
+def test_every_test_cell_starts_with_the_guard(released: dict[str, Any]) -> None:
+    name = released["name"]
+    for path in (COURSE.source_dir / name).glob("*.ipynb"):
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            meta = cell["metadata"].get("nbgrader", {})
+            if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+                first = "".join(cell["source"]).lstrip().splitlines()[0]
+                assert first == "_ck_guard.verify()", (path.name, meta["grade_id"])
