@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check coursekit tests bench
+	$(BIN)/ruff check coursekit tests bench notebooks
 
 clean:
 	rm -rf build .pytest_cache

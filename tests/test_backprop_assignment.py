@@ -11,16 +11,21 @@ mistake.
 
 from __future__ import annotations
 
-import copy
-import importlib.util
 import re
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from assignment_support import (
+    build_submission as _build_submission,
+    load_bug_table,
+    meta as _meta,
+    replace_solution as _replace_solution,
+    solution_cells as _solution_cells,
+    test_points as _test_points,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "solutions" / "backprop" / "backprop.ipynb"
@@ -28,61 +33,18 @@ SPEC = ROOT / "solutions" / "backprop" / "SPEC.md"
 BUGS_FILE = Path(__file__).resolve().parent / "fixtures" / "backprop_bugs" / "bugs.py"
 ASSIGNMENT = "backprop"
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
-
-def _load_bugs():
-    spec = importlib.util.spec_from_file_location("backprop_bugs", BUGS_FILE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses need the module registered
-    spec.loader.exec_module(module)
-    return module.BUGS
-
-
-BUGS = _load_bugs()
+BUGS = load_bug_table(BUGS_FILE, "backprop_bugs")
 
 
 def _source_nb():
     return nbformat.read(SOURCE, as_version=4)
 
 
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def _solution_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    return {_meta(c)["grade_id"]: c for c in nb.cells if _meta(c).get("solution")}
-
-
-def _test_points(nb) -> dict[str, float]:
-    return {_meta(c)["grade_id"]: _meta(c)["points"] for c in nb.cells if _meta(c).get("grade")}
-
-
-def _replace_solution(source: str, code: str | None) -> str:
-    """The solution cell as a student would hand it in: markers gone, the region
-    replaced by ``code`` (indented like the markers) or kept when ``code`` is None."""
-    lines = source.split("\n")
-    b = next(i for i, line in enumerate(lines) if BEGIN in line)
-    e = next(i for i, line in enumerate(lines) if END in line)
-    indent = lines[b][: len(lines[b]) - len(lines[b].lstrip())]
-    if code is None:
-        body = lines[b + 1 : e]
-    else:
-        body = [indent + line if line else line for line in code.rstrip("\n").split("\n")]
-    return "\n".join(lines[:b] + body + lines[e + 1 :])
-
 
 def build_submission(release_nb, source_nb, bug=None):
-    """The released notebook with every solution cell filled by the reference code,
-    except ``bug.cell``, filled by the bug's code."""
-    nb = copy.deepcopy(release_nb)
-    solutions = _solution_cells(source_nb)
-    for cell in nb.cells:
-        gid = _meta(cell).get("grade_id")
-        if _meta(cell).get("solution"):
-            code = bug.code if bug is not None and gid == bug.cell else None
-            cell.source = _replace_solution(solutions[gid].source, code)
-    return nb
+    """The release filled with the reference code, except ``bug.cell`` (the bug's code)."""
+    return _build_submission(release_nb, source_nb, {bug.cell: bug.code} if bug else None)
 
 
 # ---------------------------------------------------------------------------

@@ -25,47 +25,32 @@ variants (must pass).
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from assignment_support import (
+    BEGIN,
+    END,
+    build_submission as _build_submission,
+    meta as _meta,
+    replace_solution as _replace_solution,
+    solution_cells as _solution_cells,
+    test_points as _test_points,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "fashion_mnist_keras"
 SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 SPEC = ROOT / "solutions" / ASSIGNMENT / "SPEC.md"
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 ACCURACY_TESTS = ["test_accuracy_pass", "test_accuracy_full"]
 
 
 def _source_nb():
     return nbformat.read(SOURCE, as_version=4)
 
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def _solution_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    return {_meta(c)["grade_id"]: c for c in nb.cells if _meta(c).get("solution")}
-
-
-def _test_points(nb) -> dict[str, float]:
-    return {_meta(c)["grade_id"]: _meta(c)["points"] for c in nb.cells if _meta(c).get("grade")}
-
-
-def _replace_solution(source: str, code: str | None) -> str:
-    """The solution cell as a student hands it in: markers gone, the region replaced by
-    ``code`` (indented like the markers) or kept when ``code`` is None."""
-    lines = source.split("\n")
-    b = next(i for i, line in enumerate(lines) if BEGIN in line)
-    e = next(i for i, line in enumerate(lines) if END in line)
-    indent = lines[b][: len(lines[b]) - len(lines[b].lstrip())]
-    body = lines[b + 1 : e] if code is None else [indent + ln if ln else ln for ln in code.rstrip("\n").split("\n")]
-    return "\n".join(lines[:b] + body + lines[e + 1 :])
 
 
 def _reference_code(gid: str) -> str:
@@ -75,7 +60,6 @@ def _reference_code(gid: str) -> str:
     e = next(i for i, line in enumerate(lines) if END in line)
     indent = len(lines[b]) - len(lines[b].lstrip())
     return "\n".join(line[indent:] for line in lines[b + 1 : e])
-
 
 def _train_code(*, epochs: str = "ck.pick(quick=15, full=12)", with_test: bool = False) -> str:
     code = _reference_code("train")
@@ -124,16 +108,8 @@ EXPECTED_FAILURES: dict[str, dict[str, list[str]]] = {
 }
 
 
-def build_submission(release_nb, source_nb, replacements: dict[str, str]):
-    """The released notebook with every solution cell filled by the reference, except
-    the cells named in ``replacements``, filled by that code."""
-    nb = copy.deepcopy(release_nb)
-    solutions = _solution_cells(source_nb)
-    for cell in nb.cells:
-        gid = _meta(cell).get("grade_id")
-        if _meta(cell).get("solution"):
-            cell.source = _replace_solution(solutions[gid].source, replacements.get(gid))
-    return nb
+
+build_submission = _build_submission
 
 
 # ---------------------------------------------------------------------------

@@ -13,8 +13,10 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.quiver import Quiver  # noqa: E402
 
-from coursekit import activations as act  # noqa: E402
-from coursekit import plot as ckplot  # noqa: E402
+from coursekit import (
+    activations as act,  # noqa: E402
+    plot as ckplot,  # noqa: E402
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
