@@ -6,6 +6,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
+# Offline samples beside the project (this repository's CI layout) are used when the
+# data variables are unset; elsewhere the loaders download and cache the full data.
+SAMPLES := $(abspath ..)/shared/data
+ifeq ($(COURSEKIT_MNIST_DIR),)
+ifneq ($(wildcard $(SAMPLES)/mnist-sample/.),)
+export COURSEKIT_MNIST_DIR := $(SAMPLES)/mnist-sample
+endif
+endif
+ifeq ($(COURSEKIT_FASHION_MNIST_DIR),)
+ifneq ($(wildcard $(SAMPLES)/fashion-mnist-sample/.),)
+export COURSEKIT_FASHION_MNIST_DIR := $(SAMPLES)/fashion-mnist-sample
+endif
+endif
 
 .PHONY: course test setup lint release autograde feedback export summary collect clean
 
