@@ -20,7 +20,7 @@ export COURSEKIT_FASHION_MNIST_DIR := $(SAMPLES)/fashion-mnist-sample
 endif
 endif
 
-.PHONY: course test setup lint release autograde feedback export summary collect clean
+.PHONY: course test setup bench lint release autograde feedback export summary collect clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ course: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/fashion_mnist.py
+	$(BIN)/python bench/grading.py --assignment backprop --submissions 30 --workers 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check coursekit tests bench notebooks

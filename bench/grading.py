@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"per submission      min {min(per):.1f} s, median {statistics.median(per):.1f} s, max {max(per):.1f} s")
     print(f"batch wall time     {wall:.1f} s ({wall / len(results):.2f} s per submission)")
     print(f"parallel speed-up   {sum(per) / wall:.2f}x over grading one at a time")
+    if full < len(results):
+        failures = Counter(
+            f"{gid}: {t.message.splitlines()[0][:160] if t.message else 'failed'}"
+            for r in results.values() for gid, t in r.tests.items() if not t.passed
+        )
+        print("not full marks; most common failures (is the data folder set, e.g. COURSEKIT_MNIST_DIR?):")
+        for text, count in failures.most_common(5):
+            print(f"  {count:3d} x {text}")
     return 0 if full == len(results) else 1
 
 
