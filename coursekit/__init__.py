@@ -10,6 +10,7 @@ Submodules (imported on first use, e.g. ``coursekit.plot``):
 - ``coursekit.data``: IDX reader and the MNIST / Fashion-MNIST loaders.
 - ``coursekit.datasets``: small seeded 2-D data sets for the lectures.
 - ``coursekit.activations``: activation functions and their derivatives (numpy).
+- ``coursekit.losses``: stable log-softmax / cross-entropy losses on logits (numpy).
 - ``coursekit.plot``: figures (axes in, axes out; never ``plt.show()``).
 - ``coursekit.check``: numerical gradients, gradient checks with diagnosis, assertions.
 - ``coursekit.optim``: numpy optimizers that match Keras step for step; 2-D test surfaces.
@@ -24,14 +25,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from coursekit._meta import REPO
-from coursekit.env import device_report, in_colab, pick, quick_mode, report_metric, set_seeds
+from coursekit._meta import REPO, VERSION
+from coursekit.env import device_report, in_colab, pick, quick_mode, report_metric, seed, set_seeds
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 _SUBMODULES = frozenset(
     {
-        "env", "data", "datasets", "activations", "plot", "check", "optim",
+        "env", "data", "datasets", "activations", "losses", "plot", "check", "optim",
         "keras_models", "tfdata", "throughput", "runner", "grading",
     }
 )
@@ -44,6 +45,7 @@ __all__ = [
     "pick",
     "quick_mode",
     "report_metric",
+    "seed",
     "set_seeds",
     *sorted(_SUBMODULES),
 ]

@@ -2,8 +2,12 @@
 
 #: GitHub ``owner/name`` of the course repository (badges and the Colab install).
 REPO = "coursekit-dl/intro-deep-learning"
-#: Branch or tag that the Colab badges and the Colab install point at.
-REF = "main"
+#: The release, set here only: ``pyproject.toml`` and ``coursekit.__version__`` must agree
+#: (tests/test_packaging.py checks it).
+VERSION = "0.2.0"
+#: The git tag that the Colab badges and the Colab install point at. A release pushes
+#: this tag, so that a notebook opened from a badge installs the coursekit it was written for.
+REF = f"v{VERSION}"
 
 COLAB_BADGE_IMG = "https://colab.research.google.com/assets/colab-badge.svg"
 
@@ -16,3 +20,8 @@ def colab_url(path: str) -> str:
 def pip_spec() -> str:
     """Return the pip requirement that installs coursekit from the repository (used on Colab)."""
     return f"coursekit @ git+https://github.com/{REPO}.git@{REF}"
+
+
+def colab_install_line() -> str:
+    """Return the notebooks' Colab install line: never touches a preinstalled package."""
+    return f'%pip install -q --no-deps "{pip_spec()}"'

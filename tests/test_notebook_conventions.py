@@ -60,7 +60,11 @@ def test_setup_cell_installs_on_colab_only_and_seeds(nb):
     text = _src(setup)
     assert setup["cell_type"] == "code"
     assert 'if "google.colab" in sys.modules:' in text
-    assert f'%pip install -q "{_meta.pip_spec()}"' in text
+    assert _meta.colab_install_line() in text, "the Colab install must be the one in coursekit._meta"
+    assert "--no-deps" in _meta.colab_install_line(), "Colab's preinstalled packages must stay as they are"
+    assert 'raise RuntimeError("Installing coursekit failed' in text, "a failed install must stop the notebook"
+    tf_quiet = text.find('os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")')
+    assert tf_quiet != -1 and tf_quiet < text.find("import coursekit"), "quiet TF must be set before imports"
     assert "ck.set_seeds(" in text and "ck.quick_mode()" in text
 
 
