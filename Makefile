@@ -20,7 +20,7 @@ export COURSEKIT_FASHION_MNIST_DIR := $(SAMPLES)/fashion-mnist-sample
 endif
 endif
 
-.PHONY: course test setup bench lint release autograde feedback export summary collect clean
+.PHONY: course test setup bench verify lint release autograde feedback export summary collect clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,17 +31,48 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 course: $(STAMP)
-	$(BIN)/python -m coursekit.runner notebooks --out build/course $(if $(filter 1,$(QUICK)),--quick,)
+	$(BIN)/python -m coursekit.runner notebooks --out build/course $(if $(filter 1,$(QUICK)),--quick,) $(if $(JOBS),--jobs $(JOBS),)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python bench/course_times.py
 	$(BIN)/python bench/fashion_mnist.py
 	$(BIN)/python bench/grading.py --assignment backprop --submissions 30 --workers 2
+	$(BIN)/python bench/playground.py
+
+# Every notebook in full and quick mode for COURSEKIT_SEED=0,1,2: one table (build/verify/verify.md).
+# ONLY="12 13" runs some notebooks; SEEDS="0" and MODES="quick" shrink it further; JOBS=2 runs
+# two notebooks at once (one thread each), as `make course JOBS=2` does.
+SEEDS ?= 0 1 2
+MODES ?= full quick
+verify: $(STAMP)
+	$(BIN)/python -m coursekit.runner notebooks --out build/verify --seeds $(SEEDS) --modes $(MODES) $(if $(ONLY),--only $(ONLY),) $(if $(JOBS),--jobs $(JOBS),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check coursekit tests bench notebooks
+
+# JupyterLab from the repository root (notebooks/, assignments/ and Formgrader all
+# reachable), with the virtualenv's tools (alembic, nbgrader) on PATH.
+.PHONY: lab colab-check floors
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+
+# A Colab replica (Python 3.13, Colab's pins, the notebooks' own setup cell), then every
+# lecture notebook and reference solution in quick mode there (tools/colab_check.py).
+colab-check: $(STAMP)
+	$(BIN)/python tools/colab_check.py
+
+# The numpy/matplotlib floors of pyproject.toml, tested in a throwaway virtualenv.
+floors:
+	bash tools/check_floors.sh
+
+# Mutation gate of the autograders: killed/total per assignment; fails on an unlisted survivor
+# (see coursekit/grading/mutants.py and solutions/<assignment>/EQUIVALENT_MUTANTS.md).
+.PHONY: mutants
+mutants: $(STAMP)
+	COURSEKIT_QUICK=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m coursekit.grading.mutants $(A)
 
 clean:
 	rm -rf build .pytest_cache

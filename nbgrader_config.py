@@ -11,8 +11,17 @@
 #
 # See docs/instructor.md for the workflow.
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+# nbgrader creates and upgrades gradebook.db by running `alembic` found on PATH. A
+# JupyterLab started as `.venv/bin/jupyter lab` (without the venv's bin/ on PATH) loads
+# this file in its own process when Formgrader opens: put that interpreter's bin/ first,
+# so Formgrader works however JupyterLab was started.
+_BIN = os.path.dirname(sys.executable)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 _ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -30,6 +39,7 @@ c.CourseDirectory.ignore = [
     "*.pyc",
     "__pycache__",
     "feedback",
+    "EQUIVALENT_MUTANTS.md",  # the mutation gate's notes (instructors only; they hint at the solution)
 ]
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_ROOT, "gradebook.db")
 

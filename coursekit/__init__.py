@@ -18,6 +18,7 @@ Submodules (imported on first use, e.g. ``coursekit.plot``):
   builders, the tf.data input pipeline, and training-speed measurement.
 - ``coursekit.runner``: executes the notebook sequence headless (the main job).
 - ``coursekit.grading``: the instructor's nbgrader workflow.
+- ``coursekit.playground``: a TensorFlow-Playground-like tool in the notebook (numpy; widgets optional).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __version__ = VERSION
 _SUBMODULES = frozenset(
     {
         "env", "data", "datasets", "activations", "losses", "plot", "check", "optim",
-        "keras_models", "tfdata", "throughput", "runner", "grading",
+        "keras_models", "tfdata", "throughput", "runner", "grading", "playground",
     }
 )
 

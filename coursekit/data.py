@@ -89,6 +89,9 @@ DATASETS: dict[str, dict[str, Any]] = {
 }
 FULL_COUNTS = (60_000, 10_000)
 CACHE_ENV = "COURSEKIT_CACHE_DIR"
+# A folder holding this file is a full-size *stand-in* (e.g. a sample tiled and jittered
+# by bench/course_times.py for timing): loaded with is_sample=True, never as the real data.
+STAND_IN_MARKER = "STAND-IN"
 
 _IDX_DTYPES = {
     0x08: np.dtype(np.uint8),
@@ -207,7 +210,7 @@ class LoadedData(tuple):
 
     def __repr__(self) -> str:
         (xtr, _), (xte, _) = self
-        kind = "sample" if self.is_sample else "full"
+        kind = ("stand-in" if self.source.startswith("stand-in") else "sample") if self.is_sample else "full"
         return f"<{self.name} ({kind}): {len(xtr)} train / {len(xte)} test images from {self.source}>"
 
 
@@ -248,11 +251,14 @@ def _load_folder(folder: Path, spec: dict[str, Any], origin: str) -> LoadedData:
     train = _pair(arrays, "train", folder)
     test = _pair(arrays, "test", folder)
     counts = (len(train[0]), len(test[0]))
-    is_sample = counts != FULL_COUNTS
+    stand_in = (folder / STAND_IN_MARKER).is_file()
+    is_sample = counts != FULL_COUNTS or stand_in
     if is_sample:
-        _announce_sample(spec["title"], folder, counts)
+        _announce_sample(spec["title"], folder, counts, stand_in=stand_in)
+    source = f"{origin}{folder}"
     return LoadedData(
-        train, test, class_names=spec["classes"], source=f"{origin}{folder}",
+        train, test, class_names=spec["classes"],
+        source=f"stand-in (not the official data): {source}" if stand_in else source,
         is_sample=is_sample, name=spec["title"],
     )
 
@@ -277,11 +283,20 @@ def _pair(arrays: dict[str, np.ndarray], split: str, folder: Path) -> tuple[np.n
     return images, labels
 
 
-def _announce_sample(title: str, folder: Path, counts: tuple[int, int]) -> None:
+def _announce_sample(title: str, folder: Path, counts: tuple[int, int], *, stand_in: bool = False) -> None:
     key = (title, str(folder.resolve()))
     if key in _announced:
         return
     _announced.add(key)
+    if stand_in:
+        warnings.warn(
+            f"{title}: using a STAND-IN from {folder}: {counts[0]:,} train / {counts[1]:,} test "
+            f"images made by tiling and jittering a small sample ({STAND_IN_MARKER} file). It has "
+            f"the full size, for timing only: accuracies measured on it mean nothing.",
+            SampleDataWarning,
+            stacklevel=5,
+        )
+        return
     warnings.warn(
         f"{title}: using a SAMPLE from {folder}: {counts[0]:,} train / {counts[1]:,} test "
         f"images (the full set has {FULL_COUNTS[0]:,} / {FULL_COUNTS[1]:,}). Accuracies "

@@ -2,13 +2,21 @@
 
 This is the course's main job (``make course``)::
 
-    python -m coursekit.runner notebooks --out build/course [--quick] [--only 05]
+    python -m coursekit.runner notebooks --out build/course [--quick] [--only 05] [--jobs 2]
 
 Every notebook runs top to bottom in a fresh kernel; the executed copy and an
 HTML rendering go to ``--out``, and ``summary.md`` lists notebook, status,
 seconds and the key metric that the notebook reported with
-:func:`coursekit.report_metric`. A failing notebook is recorded and the run goes
-on; the exit status is 1 if any notebook failed.
+:func:`coursekit.report_metric` (``summary.json`` has the same plus the seconds
+of every cell). A failing notebook is recorded and the run goes on; the exit
+status is 1 if any notebook failed.
+
+``--jobs 2`` runs two notebooks at once, each kernel limited to one BLAS and
+one TensorFlow thread (the longest notebooks of the previous run start first).
+
+``--seeds 0 1 2 --modes full quick`` (``make verify``) runs the sequence once
+per seed (``COURSEKIT_SEED``) and mode and prints one table: notebook x seed x
+mode, status, seconds, key metric.
 """
 
 from __future__ import annotations
@@ -19,15 +27,27 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from coursekit.env import METRIC_MIME
 
+# One thread per kernel when notebooks run side by side (numpy's BLAS, TensorFlow's pools).
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
+MODES = ("full", "quick")
+
 
 @dataclass
 class NotebookResult:
-    """Outcome of one executed notebook."""
+    """Outcome of one executed notebook (``cells``: (cell id, seconds) in notebook order)."""
 
     name: str
     status: str  # "ok" or "FAILED"
@@ -35,9 +55,11 @@ class NotebookResult:
     metric: str = ""
     error: str = ""
     html: str = ""
+    cells: list[tuple[str, float]] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # CPU time of the kernel (user + system), less sensitive to load
 
 
-def _kernel_env(quick: bool | None) -> dict[str, str]:
+def _kernel_env(quick: bool | None, *, seed: int | None = None, threads: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["COURSEKIT_HEADLESS"] = "1"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -45,6 +67,10 @@ def _kernel_env(quick: bool | None) -> dict[str, str]:
     env.pop("MPLBACKEND", None)  # keep the inline backend: figures belong in the HTML
     if quick is not None:
         env["COURSEKIT_QUICK"] = "1" if quick else "0"
+    if seed is not None:
+        env["COURSEKIT_SEED"] = str(int(seed))
+    if threads == 1:
+        env.update(SINGLE_THREAD_ENV)
     return env
 
 
@@ -62,6 +88,20 @@ def find_metric(nb) -> str:
     return found
 
 
+def cell_seconds(nb) -> list[tuple[str, float]]:
+    """(cell id, seconds) of every executed code cell, from nbclient's timing metadata."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        start = timing.get("iopub.execute_input") or timing.get("iopub.status.busy")
+        end = timing.get("shell.execute_reply") or timing.get("iopub.status.idle")
+        if cell.get("cell_type") != "code" or not (start and end):
+            continue
+        seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+        out.append((str(cell.get("id") or f"cell-{i}"), max(seconds, 0.0)))
+    return out
+
+
 def _first_error(nb) -> str:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -70,8 +110,15 @@ def _first_error(nb) -> str:
     return ""
 
 
-def run_notebook(path: Path, out_dir: Path, *, timeout: int, quick: bool | None) -> NotebookResult:
-    """Execute one notebook in its own folder; write the executed copy and HTML to ``out_dir``."""
+def run_notebook(
+    path: Path, out_dir: Path, *, timeout: int, quick: bool | None,
+    seed: int | None = None, threads: int | None = None,
+) -> NotebookResult:
+    """Execute one notebook in its own folder; write the executed copy and HTML to ``out_dir``.
+
+    ``seed`` sets ``COURSEKIT_SEED`` in the kernel; ``threads=1`` limits the kernel to one
+    BLAS / TensorFlow thread.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
@@ -84,21 +131,29 @@ def run_notebook(path: Path, out_dir: Path, *, timeout: int, quick: bool | None)
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu()
     status, error = "ok", ""
     try:
-        client.execute(env=_kernel_env(quick))
+        client.execute(env=_kernel_env(quick, seed=seed, threads=threads))
     except CellExecutionError as exc:
         status, error = "FAILED", _first_error(nb) or str(exc).splitlines()[-1][:300]
     except (DeadKernelError, TimeoutError, RuntimeError) as exc:
         status, error = "FAILED", f"{type(exc).__name__}: {str(exc)[:300]}"
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_start  # the kernel was reaped
     out_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(out_dir / path.name, nbformat.writes(nb))
     body, _ = HTMLExporter().from_notebook_node(nb)
     html_path = out_dir / (path.stem + ".html")
     _atomic_write(html_path, body)
-    return NotebookResult(path.stem, status, seconds, find_metric(nb), error, html_path.name)
+    return NotebookResult(path.stem, status, seconds, find_metric(nb), error, html_path.name,
+                          cell_seconds(nb), cpu)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -107,8 +162,8 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def summary_markdown(results: list[NotebookResult]) -> str:
-    """Render results as a Markdown table."""
+def summary_markdown(results: list[NotebookResult], wall: float | None = None) -> str:
+    """Render results as a Markdown table (``wall``: the run's wall time, if known)."""
     lines = ["| notebook | status | seconds | key metric |", "| --- | --- | ---: | --- |"]
     for r in results:
         detail = r.metric or (r.error and f"error: {r.error}") or ""
@@ -116,7 +171,8 @@ def summary_markdown(results: list[NotebookResult]) -> str:
     total = sum(r.seconds for r in results)
     failed = sum(r.status != "ok" for r in results)
     lines.append("")
-    lines.append(f"{len(results) - failed} of {len(results)} notebooks ran ok in {total:.0f} s.")
+    lines.append(f"{len(results) - failed} of {len(results)} notebooks ran ok in {total:.0f} s"
+                 + (f" ({wall:.0f} s wall time)." if wall is not None else "."))
     return "\n".join(lines)
 
 
@@ -136,26 +192,101 @@ def _index_html(results: list[NotebookResult]) -> str:
     )
 
 
-def run_all(
-    folder: Path, out_dir: Path, *, timeout: int = 1800, quick: bool | None = None,
-    only: list[str] | None = None,
-) -> list[NotebookResult]:
-    """Execute every ``*.ipynb`` in ``folder`` in name order (optionally only names containing one of ``only``)."""
-    notebooks = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+def select_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """The ``*.ipynb`` files of ``folder`` in name order (only names containing one of ``only``)."""
+    notebooks = sorted(p for p in Path(folder).glob("*.ipynb") if not p.name.startswith("."))
     if only:
         notebooks = [p for p in notebooks if any(key in p.name for key in only)]
     if not notebooks:
-        raise FileNotFoundError(f"no notebooks to run in {folder}")
-    results = []
-    for path in notebooks:
-        print(f"[course] running {path.name} ...", flush=True)
-        result = run_notebook(path, out_dir, timeout=timeout, quick=quick)
-        print(f"[course]   {result.status} in {result.seconds:.1f} s {result.metric or result.error}", flush=True)
-        results.append(result)
-    table = summary_markdown(results)
-    _atomic_write(out_dir / "summary.md", table + "\n")
-    _atomic_write(out_dir / "index.html", _index_html(results))
-    return results
+        raise FileNotFoundError(f"no notebooks to run in {folder}" + (f" matching {only}" if only else ""))
+    return notebooks
+
+
+def _previous_seconds(out_dir: Path) -> dict[str, float]:
+    try:
+        rows = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        return {r["name"]: float(r["seconds"]) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def run_all(
+    folder: Path, out_dir: Path, *, timeout: int = 1800, quick: bool | None = None,
+    only: list[str] | None = None, jobs: int = 1, seed: int | None = None,
+) -> list[NotebookResult]:
+    """Execute every ``*.ipynb`` in ``folder`` (optionally only names containing one of ``only``).
+
+    ``jobs`` > 1 runs that many notebooks at once, one thread each, longest (by the
+    previous run's ``summary.json``) first; results come back in name order.
+    """
+    if int(jobs) < 1:
+        raise ValueError(f"run_all: jobs must be >= 1, got {jobs!r}")
+    notebooks = select_notebooks(folder, only)
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    results: dict[str, NotebookResult] = {}
+
+    def done(result: NotebookResult) -> None:
+        print(f"[course]   {result.name}: {result.status} in {result.seconds:.1f} s "
+              f"{result.metric or result.error}", flush=True)
+        results[result.name] = result
+
+    if jobs == 1:
+        for path in notebooks:
+            print(f"[course] running {path.name} ...", flush=True)
+            done(run_notebook(path, out_dir, timeout=timeout, quick=quick, seed=seed))
+    else:
+        previous = _previous_seconds(out_dir)
+        order = sorted(notebooks, key=lambda p: -previous.get(p.stem, 0.0))
+        print(f"[course] running {len(order)} notebooks, {jobs} at a time, one thread each ...", flush=True)
+        with ProcessPoolExecutor(max_workers=int(jobs)) as pool:
+            futures = [pool.submit(run_notebook, p, out_dir, timeout=timeout, quick=quick,
+                                   seed=seed, threads=1) for p in order]
+            for fut in futures:
+                done(fut.result())
+    wall = time.perf_counter() - start
+    ordered = [results[p.stem] for p in notebooks]
+    _atomic_write(out_dir / "summary.md", summary_markdown(ordered, wall) + "\n")
+    _atomic_write(out_dir / "summary.json", json.dumps([asdict(r) for r in ordered], indent=1) + "\n")
+    _atomic_write(out_dir / "index.html", _index_html(ordered))
+    return ordered
+
+
+def run_matrix(
+    folder: Path, out_dir: Path, *, seeds: list[int], modes: list[str], timeout: int = 1800,
+    only: list[str] | None = None, jobs: int = 1,
+) -> list[tuple[int, str, NotebookResult]]:
+    """Run the sequence once per seed and mode (``make verify``); return (seed, mode, result) rows.
+
+    Each run writes to ``out_dir/seed<S>-<mode>/``; ``out_dir/verify.md`` holds the table.
+    """
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise ValueError(f"run_matrix: modes must be some of {MODES}, got {modes!r}")
+    if not seeds or any(int(s) < 0 for s in seeds):
+        raise ValueError(f"run_matrix: seeds must be non-negative integers, got {seeds!r}")
+    rows = []
+    for mode in modes:
+        for s in seeds:
+            print(f"[verify] seed {s}, {mode} mode", flush=True)
+            for r in run_all(folder, Path(out_dir) / f"seed{s}-{mode}", timeout=timeout,
+                             quick=mode == "quick", only=only, jobs=jobs, seed=int(s)):
+                rows.append((int(s), mode, r))
+            _atomic_write(Path(out_dir) / "verify.md", matrix_markdown(rows) + "\n")  # so far
+    return rows
+
+
+def matrix_markdown(rows: list[tuple[int, str, NotebookResult]]) -> str:
+    """One table: notebook x seed x mode, status, seconds, key metric."""
+    lines = ["| notebook | seed | mode | status | seconds | key metric |",
+             "| --- | ---: | --- | --- | ---: | --- |"]
+    for s, mode, r in sorted(rows, key=lambda row: (row[2].name, row[1], row[0])):
+        detail = (r.metric or (r.error and f"error: {r.error}") or "").replace("|", "/")
+        lines.append(f"| {r.name} | {s} | {mode} | {r.status} | {r.seconds:.1f} | {detail} |")
+    failed = sum(r.status != "ok" for _, _, r in rows)
+    lines.append("")
+    lines.append(f"{len(rows) - failed} of {len(rows)} runs ok.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,10 +300,28 @@ def main(argv: list[str] | None = None) -> int:
                       help="quick mode (few epochs, small subsets)")
     mode.add_argument("--full", dest="quick", action="store_false", help="full mode")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks run at once, one thread each when > 1 (default 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="verify: run once per COURSEKIT_SEED (e.g. 0 1 2) and print one table")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=None,
+                        help="verify: the modes to run for every seed (default: full quick)")
     args = parser.parse_args(argv)
-    results = run_all(args.folder, args.out, timeout=args.timeout, quick=args.quick, only=args.only)
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    if args.seeds is not None or args.modes is not None:
+        if args.quick is not None:
+            parser.error("--quick/--full and --seeds/--modes exclude each other: use --modes")
+        rows = run_matrix(args.folder, args.out, seeds=args.seeds or [0],
+                          modes=args.modes or list(MODES), timeout=args.timeout, only=args.only,
+                          jobs=args.jobs)
+        print()
+        print(matrix_markdown(rows))
+        return 0 if all(r.status == "ok" for _, _, r in rows) else 1
+    results = run_all(args.folder, args.out, timeout=args.timeout, quick=args.quick, only=args.only,
+                      jobs=args.jobs)
     print()
-    print(summary_markdown(results))
+    print((args.out / "summary.md").read_text(encoding="utf-8").rstrip())
     print(f"\nHTML: {args.out / 'index.html'}")
     return 0 if all(r.status == "ok" for r in results) else 1
 

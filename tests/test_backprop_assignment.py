@@ -4,9 +4,9 @@ The expensive part runs once per session: the assignment is released into a
 scratch course (``make_course_copy``) and a batch of submissions is autograded
 with the real pipeline (sandboxed kernel, 2 workers): the reference solution,
 the unmodified release, and one submission per planted bug of
-``tests/fixtures/backprop_bugs/bugs.py``. Each bug must cost exactly the
-points of the grade_ids it lists, and the failing test's message must name the
-mistake.
+``tests/fixtures/backprop_bugs/bugs.py``. The failing test's message must name
+the mistake in the feedback; the points each bug costs are checked on the isolated
+grader in tests/test_isolated_grading.py.
 """
 
 from __future__ import annotations
@@ -192,13 +192,11 @@ def test_unmodified_release_scores_zero(graded):
     assert "not implemented" in r.tests["test_dense_backward"].message.lower()
 
 
-@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
-def test_planted_bug_loses_only_the_points_of_the_affected_tests(graded, bug):
-    r = graded["results"][bug.name.replace("_", "-")]
-    assert r.reason is None, r.reason
-    assert sorted(r.failed) == sorted(bug.fails), str(r)
-    points = _test_points(_source_nb())
-    assert r.score == r.max_score - sum(points[g] for g in bug.fails)
+# Which grade ids each planted bug costs is asserted on the isolated grader's scores
+# (tests/test_isolated_grading.py), the points the gradebook records: there the XOR
+# and MNIST tests train with the reference parts, so the expectation does not depend
+# on training dynamics. In the notebook run (nbgrader, the student's feedback) those
+# two cells use the student's functions, so only the messages are checked here.
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])

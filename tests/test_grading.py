@@ -92,30 +92,80 @@ def test_parse_size_reads_units() -> None:
         parse_size("lots")
 
 
-def test_kernelspec_starts_with_prlimit_and_the_namespace(tmp_path: Path) -> None:
+def test_kernelspec_starts_the_sandbox_launcher(tmp_path: Path) -> None:
     from coursekit.grading.sandbox import install_kernelspec
 
-    info = install_kernelspec(tmp_path, hide=[str(tmp_path)], memory="3G", isolate=True)
-    spec = json.loads((tmp_path / "jupyter" / "kernels" / info["kernel_name"] / "kernel.json").read_text())
-    argv = spec["argv"]
-    assert Path(argv[0]).name == "prlimit" and f"--as={3 * 1024**3}" in argv
-    assert argv[argv.index("--fsize=209715200") + 1].endswith("unshare")
-    assert argv[-1] == "{connection_file}"
-    assert info["isolation"] == "namespace+limits"
+    info = install_kernelspec(tmp_path, memory="3G")
+    spec_dir = tmp_path / "jupyter" / "kernels" / info["kernel_name"]
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert spec["argv"][1].endswith("sandbox.py") and spec["argv"][-1] == "{connection_file}"
+    assert spec["interrupt_mode"] == "message"  # a signal would reach bwrap, not the kernel
+    config = json.loads((spec_dir / "sandbox.json").read_text())
+    assert config == {"isolate": True, "memory": 3 * 1024**3, "nproc": 512, "fsize": 200 * 1024**2}
+    assert info["isolation"] == "bwrap"
     # One BLAS thread per kernel (two workers share two cores) and quiet TensorFlow
     # (its C++ log lines on stderr would fail a test cell).
     assert spec["env"]["OPENBLAS_NUM_THREADS"] == "1"
     assert spec["env"]["TF_CPP_MIN_LOG_LEVEL"] == "3"
 
 
-def test_kernelspec_without_namespace_keeps_the_limits(tmp_path: Path) -> None:
+def test_kernelspec_without_isolation_keeps_the_limits(tmp_path: Path) -> None:
     from coursekit.grading.sandbox import install_kernelspec
 
-    info = install_kernelspec(tmp_path, hide=[str(tmp_path)], isolate=False)
-    spec = json.loads((tmp_path / "jupyter" / "kernels" / info["kernel_name"] / "kernel.json").read_text())
-    assert not any(a.endswith("unshare") for a in spec["argv"])
-    assert Path(spec["argv"][0]).name == "prlimit"
+    info = install_kernelspec(tmp_path, isolate=False)
+    config = json.loads((tmp_path / "jupyter" / "kernels" / info["kernel_name"] / "sandbox.json").read_text())
+    assert config["isolate"] is False and config["nproc"] == 512
     assert info["isolation"] == "limits only"
+
+
+def test_wrap_builds_the_bwrap_command_line(tmp_path: Path) -> None:
+    from coursekit.grading.sandbox import wrap
+
+    argv = wrap(["python", "-c", "1"], workdir=tmp_path, uid=2_000_123,
+                limits={"memory": "1G", "nproc": 64, "fsize": "10M"})
+    assert Path(argv[0]).name == "bwrap"
+    for flag in ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+                 "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in argv, flag
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert [str(tmp_path), "/submission"] == argv[argv.index(str(tmp_path)) : argv.index(str(tmp_path)) + 2]
+    assert f"--as={1024**3}" in argv and "--nproc=64" in argv
+    assert argv[-3:] == ["python", "-c", "1"]
+    mounted = {argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")}
+    assert str(ROOT / "solutions") not in mounted and str(ROOT) not in mounted
+    if os.geteuid() == 0:  # root: an unprivileged uid of its own, no capability left
+        assert "--reuid=2000123" in argv and "--bounding-set=-all" in argv
+
+
+def test_describe_exit_reads_what_bwrap_saw(tmp_path: Path) -> None:
+    from coursekit.grading.sandbox import describe_exit
+
+    status = tmp_path / "status.json"
+    status.write_text('{ "child-pid": 12 }\n{ "exit-code": 137 }\n')
+    assert describe_exit(status) == "the kernel process was killed by SIGKILL (sandbox exit status 137)"
+    status.write_text('{ "child-pid": 12 }\n{ "exit-code": 3 }\n')
+    assert describe_exit(status) == "the kernel process exited with status 3"
+    status.write_text('{ "child-pid": 12 }\n')
+    assert describe_exit(status) is None
+
+
+def test_strict_rule_gives_no_points_to_a_cell_that_raised_after_displaying(tmp_path: Path) -> None:
+    import nbformat
+
+    from coursekit.grading.runner import observe_cells
+
+    nb = nbformat.v4.new_notebook()
+    meta = {"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 2,
+                         "grade_id": "t1", "schema_version": 3}}
+    cell = nbformat.v4.new_code_cell("_ck_guard.verify()\nassert False", metadata=meta)
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"application/vnd.coursekit.guard+json": {}}),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "2.0"}, execution_count=1),
+        nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=[]),
+    ]
+    nb.cells.append(cell)
+    seen = observe_cells(nb, timeout=30, memory=None)
+    assert seen["scores"] == {"t1": 0.0}  # nbgrader's partial-credit rule would give 2
 
 
 # -- collect -------------------------------------------------------------------
@@ -202,6 +252,9 @@ def test_collect_rejects_an_unknown_assignment(course: Course, tmp_path: Path) -
         "ck.check.assert_close = print",
         "_ck_guard.verify = lambda: None",
         "import os; os._exit(1)",
+        "get_ipython().kernel.do_execute = fake",
+        "import sys; sys.displayhook = show",
+        "ref = globals()['_ref_square']",
     ],
 )
 def test_scan_flags_tampering_code(code: str) -> None:

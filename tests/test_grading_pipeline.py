@@ -96,7 +96,7 @@ def test_infinite_loop_is_interrupted_after_the_cell_timeout(graded: dict[str, A
 
 
 def test_memory_hog_is_stopped_by_the_memory_limit(graded: dict[str, Any]) -> None:
-    assert "ran out of memory" in _result(graded, "memory_hog").reason
+    assert "hit the memory limit (MemoryError" in _result(graded, "memory_hog").reason
 
 
 def test_huge_output_is_cut_in_the_autograded_notebook(graded: dict[str, Any]) -> None:
@@ -123,18 +123,18 @@ def test_invalid_notebook_is_kept_byte_for_byte(graded: dict[str, Any]) -> None:
 
 def test_replaced_checking_functions_score_nothing(graded: dict[str, Any]) -> None:
     r = _result(graded, "cheat_allclose")
-    assert all(t.message.startswith("TamperingError") for t in r.tests.values())
+    assert r.score == 0.0 and "tampering: the checking functions were modified" in r.reason
 
 
 def test_cell_rewriting_hook_scores_nothing(graded: dict[str, Any]) -> None:
     r = _result(graded, "cheat_hook")
-    assert "did not run as written" in r.tests["test_mean_hidden"].message
+    assert r.score == 0.0 and "mean_of must return a Python float" in r.tests["test_mean_hidden"].message
 
 
 @pytest.mark.skipif(not namespace_available(), reason="no user namespaces: limits-only sandbox")
 def test_solutions_and_gradebook_are_invisible_to_student_code(graded: dict[str, Any]) -> None:
     r = _result(graded, "cheat_read_files")
-    assert r.isolation == "namespace+limits"
+    assert r.isolation == "bwrap"
     nb = json.loads(Path(r.notebooks[0]).read_text())
     printed = "".join(
         "".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])
@@ -234,9 +234,10 @@ def test_wall_limit_stops_a_submission_and_the_batch_goes_on(graded: dict[str, A
     res = autograde_notebooks(
         course.root, "tiny",
         {"stuck": graded["paths"]["infinite_loop"], "after": graded["paths"]["correct"]},
-        workers=1, timeout=300, wall_limit=15,
+        workers=1, timeout=300, wall_limit=40,
     )
-    assert "longer than 15 s" in res["stuck"].reason and res["stuck"].score == 0.0
+    assert "wall limit hit: still running after 40 s" in res["stuck"].reason
+    assert res["stuck"].score == 0.0
     assert res["after"].score == 5.0
 
 

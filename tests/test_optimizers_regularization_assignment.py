@@ -175,7 +175,9 @@ def _run_all(bug=None) -> dict[str, str]:
             continue
         source = cell.source
         if gid == "setup":
-            source = "\n".join(line for line in source.split("\n") if "%pip" not in line and "colab" not in line)
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            source = TransformerManager().transform_cell(source)  # %pip runs only on Colab
         elif _meta(cell).get("solution"):
             source = _replace_solution(source, bug.code if bug is not None and gid == bug.cell else None)
         try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+
+import pytest
 
 from coursekit import runner
 
@@ -37,3 +40,41 @@ def test_runner_only_filter_and_missing_folder(tmp_path):
         assert "no notebooks" in str(exc)
     else:
         raise AssertionError("an empty folder must be reported")
+
+
+def test_runner_jobs_two_runs_side_by_side_single_threaded(tmp_path):
+    src = tmp_path / "nbs"
+    shutil.copytree(FIXTURES, src)
+    out = tmp_path / "out"
+    results = runner.run_all(src, out, quick=True, jobs=2, timeout=120)
+    assert [r.name for r in results] == ["01_ok", "02_fails"]  # name order, whatever finished first
+    assert [r.status for r in results] == ["ok", "FAILED"]
+    ok = results[0]
+    assert ok.metric == "answer = 0.4200" and ok.cpu_seconds > 0
+    assert [cid for cid, _ in ok.cells] == ["d59d58c9"] and ok.cells[0][1] >= 0
+    saved = json.loads((out / "summary.json").read_text())
+    assert [r["name"] for r in saved] == ["01_ok", "02_fails"] and "cells" in saved[0]
+    env = runner._kernel_env(True, seed=2, threads=1)
+    assert env["COURSEKIT_SEED"] == "2" and env["COURSEKIT_QUICK"] == "1"
+    assert env["OPENBLAS_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "1"
+    with pytest.raises(ValueError, match="jobs"):
+        runner.run_all(src, out, jobs=0)
+
+
+def test_verify_matrix_table_has_a_row_per_notebook_seed_and_mode(tmp_path, capsys):
+    src = tmp_path / "nbs"
+    shutil.copytree(FIXTURES, src)
+    (src / "01_ok.ipynb").write_text(
+        (src / "01_ok.ipynb").read_text().replace(
+            "ck.report_metric('answer', 0.42)", "ck.report_metric('seed', float(ck.seed(0)))"))
+    out = tmp_path / "verify"
+    status = runner.main([str(src), "--out", str(out), "--seeds", "0", "2", "--modes", "quick",
+                          "--only", "01", "--timeout", "120"])
+    assert status == 0
+    table = (out / "verify.md").read_text()
+    assert "| 01_ok | 0 | quick | ok |" in table and "seed = 0.0000" in table
+    assert "| 01_ok | 2 | quick | ok |" in table and "seed = 2.0000" in table  # COURSEKIT_SEED reached the kernel
+    assert "2 of 2 runs ok." in table and (out / "seed2-quick" / "01_ok.html").is_file()
+    assert "| notebook | seed | mode |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        runner.main([str(src), "--seeds", "0", "--quick"])

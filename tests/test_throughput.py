@@ -91,3 +91,19 @@ def test_forward_flops_count_dense_and_conv_products():
     conv1 = 2 * 9 * 1 * 32 * 26 * 26
     conv2 = 2 * 9 * 32 * 64 * 11 * 11
     assert forward_flops(small_cnn()) == conv1 + conv2 + 2 * 1600 * 10
+
+
+def test_training_flops_spare_the_first_layers_input_gradient():
+    pytest.importorskip("tensorflow")
+    from coursekit.keras_models import baseline_mlp, small_cnn
+    from coursekit.throughput import forward_flops, training_flops
+
+    mlp, cnn = baseline_mlp(), small_cnn()
+    first_dense = 2 * 784 * 128
+    assert training_flops(mlp) == 3 * forward_flops(mlp) - first_dense == 409_088  # about 2x
+    assert 2.0 < training_flops(mlp) / forward_flops(mlp) < 2.1
+    first_conv = 2 * 9 * 1 * 32 * 26 * 26
+    assert training_flops(cnn) == 3 * forward_flops(cnn) - first_conv == 14_256_384  # about 3x
+    assert 2.9 < training_flops(cnn) / forward_flops(cnn) < 3.0
+    with pytest.raises(TypeError, match="Keras model"):
+        training_flops(object())

@@ -3,6 +3,7 @@
     coursekit-grade release [ASSIGNMENT ...]
     coursekit-grade collect ASSIGNMENT FOLDER
     coursekit-grade autograde ASSIGNMENT [--workers 2] [--timeout 300] [--memory 6G] [--force]
+                              [--cluster local:N | tcp://HOST:8786 | slurm:jobs=J,cores=C,memory=M]
     coursekit-grade feedback ASSIGNMENT
     coursekit-grade export [ASSIGNMENT ...] [--out grades/grades.csv]
     coursekit-grade summary ASSIGNMENT [--json]
@@ -54,10 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--nproc", type=int, default=512, help="kernel process limit (default 512)")
     a.add_argument("--fsize", default="200M", help="largest file a kernel may write (default 200M)")
     a.add_argument("--no-isolation", action="store_true",
-                   help="no mount namespace (limits only)")
+                   help="run student code without the bubblewrap sandbox (limits only): only "
+                   "where bwrap cannot work; the summary warns")
     a.add_argument("--wall-limit", type=float, default=None,
-                   help="seconds per submission in all (default 20*timeout+120)")
+                   help="seconds per submission in all (default 2*timeout, within 120-900)")
     a.add_argument("--force", action="store_true", help="grade again already graded submissions")
+    a.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="grade on Dask instead of the local pool: local:N, tcp://HOST:8786 or "
+                   "slurm:jobs=J,cores=C,memory=M (pip install coursekit[cluster]; docs/instructor.md)")
 
     f = sub.add_parser("feedback", help="per-student HTML feedback without hidden tests")
     f.add_argument("assignment")
@@ -80,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check-release",
                        help="assignments/ must equal a fresh generate_assignment and leak nothing")
     k.add_argument("assignments", nargs="*")
+
+    g = sub.add_parser("gradebook",
+                       help="diagnose gradebook.db (e.g. no alembic_version table); --repair fixes it")
+    g.add_argument("--repair", action="store_true", help="record nbgrader's head revision")
     return p
 
 
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 course.root, args.assignment, _students(args.students), workers=args.workers,
                 timeout=args.timeout, memory=args.memory, nproc=args.nproc, fsize=args.fsize,
                 isolate=False if args.no_isolation else None, force=args.force,
-                wall_limit=args.wall_limit,
+                wall_limit=args.wall_limit, cluster=args.cluster,
             )
             for r in results.values():
                 print(r)
@@ -163,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(s["text"])
                 if s.get("n"):
                     print(f"(written to {write_summary(course.root, args.assignment)})")
+        elif args.command == "gradebook":
+            from coursekit.grading import gradebook_doctor
+
+            db = course.root / "gradebook.db"
+            diag = gradebook_doctor.repair(db) if args.repair else gradebook_doctor.diagnose(db)
+            print(diag.explain())
+            return 1 if diag.needs_repair else 0
         elif args.command == "check-release":
             problems = check_release(course, args.assignments or course.assignments())
             for line in problems:

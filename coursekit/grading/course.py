@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,3 +230,41 @@ def ensure_tools_on_path() -> None:
     parts = os.environ.get("PATH", "").split(os.pathsep)
     if bin_dir not in parts:
         os.environ["PATH"] = os.pathsep.join([bin_dir, *parts])
+
+
+def make_course_copy(
+    dest: str | os.PathLike[str],
+    assignments: Iterable[str],
+    *,
+    source_root: str | os.PathLike[str] | None = None,
+    source_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Create a fresh course folder at ``dest`` with some assignments (for tests).
+
+    Parameters
+    ----------
+    dest : path-like
+        New course folder (created).
+    assignments : iterable of str
+        Assignment folders to copy from the source folder.
+    source_root : path-like, optional
+        Course whose ``nbgrader_config.py`` is copied (default: the repository).
+    source_dir : path-like, optional
+        Where the assignment folders are (default: ``<source_root>/solutions``).
+
+    Returns
+    -------
+    Path
+        ``dest``; no gradebook yet (created on first release/autograde).
+    """
+    root = Path(source_root) if source_root else Path(__file__).resolve().parents[2]
+    src = Path(source_dir) if source_dir else Course(root).source_dir
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "nbgrader_config.py", dest / "nbgrader_config.py")
+    course = Course(dest)
+    for name in assignments:
+        if not (src / name).is_dir():
+            raise FileNotFoundError(f"no assignment folder {src / name}")
+        shutil.copytree(src / name, course.source_dir / name, dirs_exist_ok=True)
+    return dest

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,43 @@ class HiddenTestOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
+def hidden_test_lines(source_nb: dict[str, Any]) -> set[str]:
+    """The lines of a source notebook's hidden-test regions that appear nowhere else."""
+    hidden: set[str] = set()
+    public: set[str] = set()
+    for cell in source_nb.get("cells", []):
+        src = cell.get("source", "")
+        inside = False
+        for line in ("".join(src) if isinstance(src, list) else str(src)).splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif line.strip():
+                (hidden if inside else public).add(line.strip())
+    return {h for h in hidden - public if len(h) >= 8 and not h.startswith("#")}
+
+
+def leaked_lines(page: str, hidden: set[str]) -> list[str]:
+    """Hidden-test lines found in an HTML page (tags removed, entities decoded)."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    flat = {re.sub(r"\s+", " ", line.strip()) for line in text.splitlines()}
+    joined = "\n".join(flat)
+    return sorted(h for h in hidden if re.sub(r"\s+", " ", h) in joined)
+
+
+def _assignment_hidden_lines(course: Course, assignment: str) -> set[str]:
+    lines: set[str] = set()
+    for path in (course.source_dir / assignment).glob("*.ipynb"):
+        lines |= hidden_test_lines(json.loads(path.read_text()))
+    return lines
+
+
 def _fallback_page(student: str, assignment: str, result: dict[str, Any]) -> str:
     reason = html.escape(result.get("reason") or "no notebook could be graded")
     rows = "".join(
-        f"<tr><td>{html.escape(gid)}</td><td>{t['score']:g} / {t['max_score']:g}</td></tr>"
+        f"<tr><td>{html.escape(gid)}</td><td>{t['score']:g} / {t['max_score']:g}</td>"
+        f"<td>{html.escape('' if t['score'] >= t['max_score'] else (t.get('message') or ''))}</td></tr>"
         for gid, t in result.get("tests", {}).items()
     )
     return (
@@ -74,7 +108,7 @@ def _fallback_page(student: str, assignment: str, result: dict[str, Any]) -> str
         f"<title>{html.escape(assignment)}: feedback for {html.escape(student)}</title></head><body>"
         f"<h1>{html.escape(assignment)}</h1><p>Score: {result.get('score', 0):g} / "
         f"{result.get('max_score', 0):g}</p><p><strong>Why:</strong> {reason}</p>"
-        f"<table><tr><th>test</th><th>points</th></tr>{rows}</table></body></html>\n"
+        f"<table><tr><th>test</th><th>points</th><th>message</th></tr>{rows}</table></body></html>\n"
     )
 
 
@@ -112,6 +146,7 @@ def generate_feedback(
         graded |= {p.stem for p in reports.glob("*.json")}
         students = sorted(graded)
     api = course.api(GenerateFeedback={"preprocessors": FEEDBACK_PREPROCESSORS})
+    hidden = _assignment_hidden_lines(course, assignment)
     written: dict[str, list[Path]] = {}
     for student in students:
         out_dir = course.feedback_dir / student / assignment
@@ -122,15 +157,25 @@ def generate_feedback(
                     f"feedback for {student} failed:\n{res.get('error') or res.get('log')}"
                 )
             written[student] = sorted(out_dir.glob("*.html"))
+            leaked = [p for p in written[student] if leaked_lines(p.read_text(), hidden)]
         else:
+            leaked = [out_dir / f"{name}.html" for name in course.notebooks(assignment)]
+            written[student] = leaked
+        if leaked:
             report = course.report_path(assignment, student)
             result = json.loads(report.read_text()) if report.is_file() else {}
-            pages = []
-            for name in course.notebooks(assignment):
-                page = out_dir / f"{name}.html"
-                atomic_write_text(page, _fallback_page(student, assignment, result))
-                pages.append(page)
-            written[student] = pages
+            if (course.autograded_dir / student / assignment).is_dir():
+                result["reason"] = ("the notebook page is withheld: it displayed the grader's "
+                                    "hidden tests. Your scores and messages are below")
+            for page in leaked:
+                text = _fallback_page(student, assignment, result)
+                if leaked_lines(text, hidden):  # a message quoting a hidden test: score only
+                    text = _fallback_page(student, assignment, {**result, "tests": {
+                        k: {**t, "message": "withheld"} for k, t in result.get("tests", {}).items()}})
+                atomic_write_text(page, text)
+            if log and (course.autograded_dir / student / assignment).is_dir():
+                log(f"{student}: the notebook page showed hidden-test code; "
+                    "published the score and messages only")
         if log:
             log(f"{student}: " + ", ".join(str(p) for p in written[student]))
     return written

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from coursekit.grading.course import Course, ensure_tools_on_path
+from coursekit.grading.course import Course, ensure_tools_on_path, make_course_copy
 
 
 class GradingError(RuntimeError):
@@ -76,8 +76,6 @@ def regenerate_release(course_dir: str | os.PathLike[str], assignment: str,
     gets its own. Used to check that the committed ``assignments/`` is exactly
     what nbgrader makes from ``solutions/``.
     """
-    from coursekit.grading.autograding import make_course_copy
-
     course = Course(course_dir)
     scratch = make_course_copy(dest, [assignment], source_root=course.root,
                                source_dir=course.source_dir)

@@ -1,33 +1,46 @@
-"""The restricted kernel that runs student code during autograding.
+"""The sandbox every piece of student code runs in while autograding.
 
-:func:`install_kernelspec` writes a Jupyter kernelspec whose ``argv`` is::
+A grading kernel (and every process of the isolated test runner) is started
+through :func:`wrap`, which returns the command line::
 
-    prlimit --as=MEM --nproc=N --fsize=F \\
-        [unshare --user --map-root-user --mount --] \\
-        PYTHON .../coursekit/grading/sandbox.py CONFIG.json {connection_file}
+    bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-net --unshare-cgroup-try
+          --die-with-parent --new-session --clearenv --proc /proc --dev /dev --tmpfs /tmp
+          --ro-bind <system folders, the Python environment, coursekit, data folders>
+          --bind <the submission's scratch folder> /submission --chdir /submission
+          --cap-drop ALL [--cap-add setuid/setgid/setpcap: as root, for setpriv only]
+      [setpriv --reuid U --regid U --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs --]
+      prlimit --as=MEM --nproc=N --fsize=F -- COMMAND
 
-so every kernel gets an address-space (memory) limit, a process limit and a
-file-size limit and, where unprivileged user namespaces work, its own mount
-namespace. In there, this file (run as a script; it imports only the standard
-library so the kernel starts fast) hides the course folder, the gradebook and
-the solutions behind empty tmpfs mounts, bind-mounts back read-only only the
-Python environment and the ``coursekit`` package, bind-mounts the submission's
-own folder at a fresh path (``<course>/submission``, so ``..`` leads nowhere),
-blanks the notebook files in it (the sanitised notebook holds the hidden
-tests), and then replaces itself with ``python -m ipykernel_launcher``.
+So the code sees its own processes only (new PID namespace: it cannot signal
+other kernels or the grader), has no network (a loopback only), a private
+``/tmp``, a read-only Python environment, and a single writable folder, the
+scratch copy of its own submission folder. The gradebook, ``solutions/``,
+``submitted/`` and every other course file are simply not mounted. When the
+grader runs as root, the code runs as an unprivileged uid of its own (one per
+submission) with no capabilities and ``no_new_privs``: it cannot unmount or
+remount anything, and ``RLIMIT_NPROC`` (which root ignores) limits its
+processes. As an ordinary user, bubblewrap puts it in a user namespace without
+capabilities.
 
-When ``unshare`` does not work, the kernel runs with the limits only; the
-grading report and ``coursekit-grade summary`` say so.
+The kernelspec's command is this file run as a script (standard library only,
+so a kernel starts fast): it copies the connection file next to the kernel's
+IPC sockets, prepares the scratch folder and replaces itself with ``bwrap``,
+whose ``--json-status-fd`` leaves the kernel's exit status in a file the
+grader reads when the kernel dies (what was observed, not a guess).
+
+Without namespaces (``isolate=False``, the CLI's ``--no-isolation``) the
+command is the ``prlimit`` part alone: limits only, and the reports say so.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +48,18 @@ KERNEL_NAME = "coursekit-sandbox"
 DEFAULT_MEMORY = 6 * 1024**3  # TensorFlow reserves a lot of address space
 DEFAULT_NPROC = 512
 DEFAULT_FSIZE = 200 * 1024**2
-
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-
-_NAMESPACE_OK: bool | None = None
-
+#: Where the submission's scratch folder appears inside the sandbox.
+SANDBOX_WORKDIR = "/submission"
+#: First uid handed to sandboxed code when the grader runs as root (one per submission).
+UID_BASE = 2_000_000
+ISOLATED = "bwrap"
+LIMITS_ONLY = "limits only"
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+#: Environment variables passed into the sandbox (everything else is cleared).
+_PASS_ENV = ("LANG", "LC_ALL", "TZ", "PYTHONHASHSEED", "NBGRADER_EXECUTION",
+             "PYDEVD_DISABLE_FILE_VALIDATION")
+_PASS_PREFIXES = ("COURSEKIT_", "KERAS_")
+_NOT_PASSED = ("COURSEKIT_SANDBOX_RUN", "COURSEKIT_SANDBOX_UID")
 
 #: Set in every grading kernel. One BLAS thread per kernel: with two workers on
 #: two cores, multi-threaded OpenBLAS oversubscribes the CPU (a 5 s training cell
@@ -60,26 +73,11 @@ GRADING_KERNEL_ENV = {
     "TF_ENABLE_ONEDNN_OPTS": "0",
 }
 
+_PROBE: dict[str, str | None] = {}
 
-def namespace_available() -> bool:
-    """Whether ``unshare --user --map-root-user --mount`` and mounting work here (cached)."""
-    global _NAMESPACE_OK
-    if _NAMESPACE_OK is None:
-        unshare = shutil.which("unshare")
-        if unshare is None:
-            _NAMESPACE_OK = False
-        else:
-            probe = "mount -t tmpfs none /mnt 2>/dev/null || mount -t tmpfs none /tmp"
-            try:
-                res = subprocess.run(
-                    [unshare, "--user", "--map-root-user", "--mount", "sh", "-c", probe],
-                    capture_output=True,
-                    timeout=20,
-                )
-                _NAMESPACE_OK = res.returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                _NAMESPACE_OK = False
-    return _NAMESPACE_OK
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces here."""
 
 
 def _parse_size(value: int | str) -> int:
@@ -113,14 +111,168 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+def readonly_paths() -> list[str]:
+    """Folders the sandbox sees read-only: Python environment, coursekit, data folders."""
+    here = Path(__file__).resolve()
+    paths = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
+             os.path.realpath(os.path.dirname(sys.executable)), str(here.parents[1])}
+    for var in ("COURSEKIT_MNIST_DIR", "COURSEKIT_FASHION_MNIST_DIR", "COURSEKIT_DATA_DIR"):
+        if os.environ.get(var) and os.path.isdir(os.environ[var]):
+            paths.add(os.path.realpath(os.environ[var]))
+    # a folder inside another one is bound with it
+    return sorted(p for p in paths if not any(o != p and _under(p, o) for o in paths))
+
+
+def bwrap_problem() -> str | None:
+    """Why the bubblewrap sandbox cannot be used here, or ``None`` when it works (cached)."""
+    if "bwrap" not in _PROBE:
+        _PROBE["bwrap"] = _probe()
+    return _PROBE["bwrap"]
+
+
+def _probe() -> str | None:
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return ("bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: "
+                "apt-get install bubblewrap; Fedora: dnf install bubblewrap)")
+    argv = wrap(["/bin/true"], workdir=None, limits=False)
+    try:
+        res = subprocess.run(argv, capture_output=True, timeout=30, text=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bwrap could not be started: {exc}"
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+        return (f"bwrap cannot create the sandbox's namespaces here ({why}); in a container, "
+                "allow user namespaces (e.g. docker --security-opt seccomp=unconfined, or "
+                "run the grader on the host)")
+    return None
+
+
+def namespace_available() -> bool:
+    """Whether the bubblewrap sandbox works on this machine."""
+    return bwrap_problem() is None
+
+
+def limit_argv(memory: int | str = DEFAULT_MEMORY, nproc: int = DEFAULT_NPROC,
+               fsize: int | str = DEFAULT_FSIZE) -> list[str]:
+    """``prlimit`` prefix setting the address-space, process and file-size limits."""
+    prlimit = shutil.which("prlimit") or "prlimit"
+    return [prlimit, f"--as={parse_size(memory)}", f"--nproc={int(nproc)}",
+            f"--fsize={parse_size(fsize)}", "--"]
+
+
+def sandbox_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of sandboxed code (the grader's own is not passed on)."""
+    python_bin = os.path.dirname(sys.executable)
+    env = {
+        "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": "/tmp",
+        "IPYTHONDIR": "/tmp/.ipython",
+        "MPLCONFIGDIR": "/tmp/.matplotlib",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "COURSEKIT_SANDBOX": ISOLATED,
+    }
+    for key, value in os.environ.items():
+        if (key in _PASS_ENV or key.startswith(_PASS_PREFIXES)) and key not in _NOT_PASSED:
+            env[key] = value
+    env.update(GRADING_KERNEL_ENV)
+    env.update(extra or {})
+    return env
+
+
+def wrap(
+    argv: list[str],
+    *,
+    workdir: str | os.PathLike[str] | None,
+    uid: int | None = None,
+    binds: list[str] | None = None,
+    limits: bool | Mapping[str, Any] = True,
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The command line that runs ``argv`` inside the sandbox.
+
+    Parameters
+    ----------
+    argv : list of str
+        The command (its programs must be inside the read-only paths).
+    workdir : path-like or None
+        Host folder mounted writable at ``/submission`` (the command's cwd);
+        ``None``: none (cwd ``/tmp``).
+    uid : int, optional
+        Unprivileged uid to run as (only when the grader runs as root);
+        default ``UID_BASE``.
+    binds : list of str, optional
+        Extra host folders mounted writable at the same path (the kernel's IPC sockets).
+    limits : bool or mapping
+        ``True``: the default limits; a mapping with ``memory``, ``nproc``, ``fsize``;
+        ``False``: none.
+    env : mapping, optional
+        Extra environment variables.
+
+    Returns
+    -------
+    list of str
+        The full ``bwrap ...`` command.
+    """
+    if not isinstance(argv, list) or not argv:
+        raise ValueError("argv must be a non-empty list of strings, e.g. ['python', '-c', '1']")
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-net", "--unshare-cgroup-try", "--hostname", "sandbox",
+            "--die-with-parent", "--new-session", "--clearenv"]
+    for key, value in sandbox_env(env).items():
+        args += ["--setenv", key, value]
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    ro = readonly_paths()
+    parents = sorted({str(a) for p in ro for a in Path(p).parents if str(a) != "/"
+                      and not any(_under(str(a), d) for d in _SYSTEM_DIRS)})
+    for path in parents:  # bwrap would copy modes such as /root's 0700
+        args += ["--perms", "0755", "--dir", path]
+    for path in ro:
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for path in binds or []:
+        for parent in reversed(Path(path).parents):
+            if _under(str(parent), "/tmp") and str(parent) != "/tmp":
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--bind", path, path]
+    if workdir is not None:
+        args += ["--bind", os.fspath(workdir), SANDBOX_WORKDIR, "--chdir", SANDBOX_WORKDIR]
+    else:
+        args += ["--chdir", "/tmp"]
+    args += ["--cap-drop", "ALL"]
+    inner: list[str] = []
+    if os.geteuid() == 0:
+        uid = UID_BASE if uid is None else int(uid)
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        inner += [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
+                  "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    if limits:
+        inner += limit_argv(**(limits if isinstance(limits, Mapping) else {}))
+    return args + ["--", *inner, *argv]
+
+
+def prepare_workdir(path: str | os.PathLike[str], uid: int | None) -> None:
+    """Make ``path`` (and what is in it) writable by the sandbox's uid."""
+    if uid is None or os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), uid, uid)
+    os.chown(path, uid, uid)
+
+
 def install_kernelspec(
     work_dir: str | os.PathLike[str],
     *,
-    hide: list[str],
     memory: int | str = DEFAULT_MEMORY,
     nproc: int = DEFAULT_NPROC,
     fsize: int | str = DEFAULT_FSIZE,
-    isolate: bool | None = None,
+    isolate: bool = True,
+    hide: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the sandbox kernelspec under ``work_dir/jupyter/kernels/``.
 
@@ -128,159 +280,117 @@ def install_kernelspec(
     ----------
     work_dir : path-like
         Folder for the kernelspec and its config (put ``work_dir/jupyter`` on ``JUPYTER_PATH``).
-    hide : list of str
-        Files and folders student code must not see (course root, gradebook, solutions).
     memory, nproc, fsize
-        Limits of the kernel process: address space (bytes or ``"6G"``), processes,
-        largest file written.
-    isolate : bool, optional
-        Use a mount namespace; default: when :func:`namespace_available`.
+        Limits of the kernel: address space (bytes or ``"6G"``), processes, largest file.
+    isolate : bool
+        Run kernels under bubblewrap (default); ``False``: limits only.
+    hide : list of str, optional
+        Ignored (the sandbox mounts only what it needs); kept for old callers.
 
     Returns
     -------
     dict
-        ``kernel_name``, ``jupyter_path``, ``isolation`` (``"namespace+limits"`` or
+        ``kernel_name``, ``jupyter_path``, ``isolation`` (``"bwrap"`` or
         ``"limits only"``) and the limits.
     """
     work_dir = Path(work_dir).resolve()
-    if isolate is None:
-        isolate = namespace_available()
     memory, fsize = parse_size(memory), parse_size(fsize)
     spec_dir = work_dir / "jupyter" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    hide_real = sorted({os.path.realpath(p) for p in hide if p})
-    keep = {os.path.realpath(sys.prefix), str(Path(__file__).resolve().parents[1])}
-    for var in ("COURSEKIT_MNIST_DIR", "COURSEKIT_FASHION_MNIST_DIR"):
-        if os.environ.get(var):
-            keep.add(os.path.realpath(os.environ[var]))
-    config = {"namespace": bool(isolate), "hide": hide_real, "keep": sorted(keep)}
+    config = {"isolate": bool(isolate), "memory": memory, "nproc": int(nproc), "fsize": fsize}
     config_path = spec_dir / "sandbox.json"
     config_path.write_text(json.dumps(config, indent=1))
-
-    argv: list[str] = []
-    prlimit = shutil.which("prlimit")
-    if prlimit:
-        argv += [prlimit, f"--as={memory}", f"--nproc={nproc}", f"--fsize={fsize}"]
-    else:  # the launcher sets the same limits with setrlimit
-        config.update(memory=memory, nproc=nproc, fsize=fsize)
-        config_path.write_text(json.dumps(config, indent=1))
-    if isolate:
-        argv += [shutil.which("unshare") or "unshare", "--user", "--map-root-user", "--mount", "--"]
-    argv += [sys.executable, str(Path(__file__).resolve()), str(config_path), "{connection_file}"]
-    package_parent = str(Path(__file__).resolve().parents[2])
-    pythonpath = os.pathsep.join(
-        p for p in (package_parent, os.environ.get("PYTHONPATH", "")) if p
-    )
     spec = {
-        "argv": argv,
+        "argv": [sys.executable, str(Path(__file__).resolve()), str(config_path), "{connection_file}"],
         "display_name": "Python 3 (coursekit grading sandbox)",
         "language": "python",
-        "env": {"PYTHONPATH": pythonpath, **GRADING_KERNEL_ENV},
+        # a signal would reach bwrap, not the kernel: interrupt by message
+        "interrupt_mode": "message",
+        "env": {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), **GRADING_KERNEL_ENV},
         "metadata": {"debugger": False},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
-    return {
-        "kernel_name": KERNEL_NAME,
-        "jupyter_path": str(work_dir / "jupyter"),
-        "isolation": "namespace+limits" if isolate else "limits only",
-        "memory": memory,
-        "nproc": nproc,
-        "fsize": fsize,
-    }
+    return {"kernel_name": KERNEL_NAME, "jupyter_path": str(work_dir / "jupyter"),
+            "isolation": ISOLATED if isolate else LIMITS_ONLY,
+            "memory": memory, "nproc": int(nproc), "fsize": fsize}
+
+
+def describe_exit(status_file: str | os.PathLike[str]) -> str | None:
+    """What happened to a sandboxed kernel, from bwrap's status file (``None``: no record).
+
+    bwrap reports ``128 + N`` for a process killed by signal ``N``.
+    """
+    try:
+        text = Path(status_file).read_text()
+    except OSError:
+        return None
+    code, pos, decoder = None, 0, json.JSONDecoder()
+    while pos < len(text):
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            break
+        if isinstance(doc, dict) and "exit-code" in doc:
+            code = int(doc["exit-code"])
+    if code is None:
+        return None
+    if code > 128:
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            name = f"signal {code - 128}"
+        return f"the kernel process was killed by {name} (sandbox exit status {code})"
+    return f"the kernel process exited with status {code}"
 
 
 # ---------------------------------------------------------------------------
-# the launcher (runs inside the new namespace, before the kernel)
-
-
-def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(libc: Any, source: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    def enc(s: str | None) -> bytes | None:
-        return s.encode() if s is not None else None
-
-    if libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source} -> {target}: {os.strerror(err)}")
-
-
-def _readonly_bind(libc: Any, fd_path: str, target: str) -> None:
-    _mount(libc, fd_path, target, None, MS_BIND | MS_REC)
-    st = os.statvfs(target)
-    locked = st.f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    try:
-        _mount(libc, None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked)
-    except OSError:
-        pass  # stays writable; the limits still apply
-
-
-def _enter_sandbox(config: dict[str, Any], conn: str) -> str:
-    """Set up the mounts; return the folder the kernel should start in."""
-    libc = _libc()
-    cwd = os.path.realpath(os.getcwd())
-    hide = [h for h in config["hide"] if os.path.exists(h)]
-    # a hidden path inside another hidden folder is already covered
-    tops = [h for h in hide if not any(o != h and _under(h, o) and os.path.isdir(o) for o in hide)]
-    keep = [k for k in config["keep"] if os.path.exists(k) and any(_under(k, t) for t in tops)]
-    conn_real = os.path.realpath(conn)
-    conn_data = Path(conn_real).read_bytes() if os.path.exists(conn_real) else None
-
-    _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE)
-    keep_fds = {k: os.open(k, os.O_PATH) for k in keep}
-    cwd_fd = os.open(cwd, os.O_PATH)
-    for h in tops:
-        if os.path.isdir(h):
-            _mount(libc, "tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=256m")
-        else:
-            _mount(libc, "/dev/null", h, None, MS_BIND)
-    for k, fd in keep_fds.items():
-        os.makedirs(k, exist_ok=True)
-        _readonly_bind(libc, f"/proc/self/fd/{fd}", k)
-    home = next((t for t in tops if os.path.isdir(t) and _under(cwd, t)), None)
-    if home is not None:
-        workdir = os.path.join(home, "submission")
-        os.makedirs(workdir, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{cwd_fd}", workdir, None, MS_BIND | MS_REC)
-        os.environ["IPYTHONDIR"] = os.path.join(home, ".ipython")
-    else:
-        workdir = cwd
-    # the sanitised notebook in the submission folder holds the hidden tests
-    for name in os.listdir(workdir):
-        if name.endswith(".ipynb"):
-            _mount(libc, "/dev/null", os.path.join(workdir, name), None, MS_BIND)
-    if conn_data is not None and not os.path.exists(conn_real):
-        os.makedirs(os.path.dirname(conn_real), exist_ok=True)
-        Path(conn_real).write_bytes(conn_data)
-    for fd in (*keep_fds.values(), cwd_fd):
-        os.close(fd)
-    return workdir
-
-
-def _set_limits(config: dict[str, Any]) -> None:
-    import resource
-
-    for key, res in (("memory", resource.RLIMIT_AS), ("nproc", resource.RLIMIT_NPROC),
-                     ("fsize", resource.RLIMIT_FSIZE)):
-        if config.get(key):
-            resource.setrlimit(res, (int(config[key]), int(config[key])))
+# the launcher: the kernelspec's command, run by jupyter_client outside the sandbox
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Launcher entry point: ``sandbox.py CONFIG.json CONNECTION_FILE [kernel args...]``."""
+    """``sandbox.py CONFIG.json CONNECTION_FILE``: start ipykernel inside the sandbox.
+
+    The worker sets ``COURSEKIT_SANDBOX_RUN`` (a private folder holding ``sock/``,
+    ``work/`` and ``status.json``) and ``COURSEKIT_SANDBOX_UID`` before it starts a kernel.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2:
-        sys.exit("usage: sandbox.py CONFIG.json CONNECTION_FILE [kernel arguments...]")
+        sys.exit("usage: sandbox.py CONFIG.json CONNECTION_FILE")
     config = json.loads(Path(argv[0]).read_text())
-    conn, extra = argv[1], argv[2:]
-    _set_limits(config)
-    if config.get("namespace"):
-        workdir = _enter_sandbox(config, conn)
-        os.chdir(workdir)
-    os.environ["COURSEKIT_SANDBOX"] = "namespace+limits" if config.get("namespace") else "limits only"
-    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", conn, *extra])
+    conn = Path(argv[1])
+    run = Path(os.environ.get("COURSEKIT_SANDBOX_RUN") or conn.parent)
+    uid_text = os.environ.get("COURSEKIT_SANDBOX_UID")
+    uid = int(uid_text) if uid_text else None
+    info = json.loads(conn.read_text())
+    limits = {k: config[k] for k in ("memory", "nproc", "fsize")}
+    kernel = [sys.executable, "-m", "ipykernel_launcher"]
+    if not config.get("isolate"):
+        os.environ["COURSEKIT_SANDBOX"] = LIMITS_ONLY
+        os.execv(limit_argv(**limits)[0], [*limit_argv(**limits), *kernel, "-f", str(conn)])
+    if info.get("transport") != "ipc":
+        sys.exit("the sandbox has no network: start the kernel with KernelManager.transport='ipc'")
+    sock = os.path.dirname(info["ip"])
+    inner_conn = os.path.join(sock, "connection.json")
+    Path(inner_conn).write_text(json.dumps(info))
+    work = run / "work"
+    work.mkdir(exist_ok=True)
+    for item in Path.cwd().iterdir():  # the files beside the notebook, never a notebook
+        if item.is_file() and item.suffix != ".ipynb" and not (work / item.name).exists():
+            shutil.copy2(item, work / item.name)
+    if os.geteuid() == 0 and uid is not None:
+        prepare_workdir(work, uid)
+        prepare_workdir(sock, uid)
+        os.chmod(inner_conn, 0o400)
+    status = os.open(run / "status.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    cmd = wrap([*kernel, "-f", inner_conn], workdir=work, uid=uid, binds=[sock], limits=limits)
+    cmd.insert(1, str(status))
+    cmd.insert(1, "--json-status-fd")
+    os.set_inheritable(status, True)
+    os.execv(cmd[0], cmd)
 
 
 if __name__ == "__main__":

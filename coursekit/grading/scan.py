@@ -30,6 +30,11 @@ SUSPICIOUS: tuple[tuple[str, str], ...] = (
     (r"input_transformers|ast_transformers|events\s*\.\s*register", "rewrites cells before they run"),
     (r"get_ipython\s*\(\s*\)\s*\.\s*(run_cell|showtraceback|set_hook|user_ns)", "alters the IPython shell"),
     (r"clear_output", "clears outputs (could hide failures)"),
+    (r"\bdo_execute\b|get_ipython\s*\(\s*\)\s*\.\s*kernel\b|send_response|\bdisplayhook\b"
+     r"|\bexcepthook\b",
+     "replaces the kernel's execution or display machinery"),
+    (r"\buser_ns\b|gc\s*\.\s*get_objects|\bglobals\s*\(\s*\)\s*\[|_ref_\w+",
+     "looks for the tests' own objects (reference helpers?)"),
     (r"\bos\s*\.\s*_exit|\bsignal\s*\.\s*(signal|alarm|pthread_kill)|os\s*\.\s*kill", "kills or signals the kernel"),
     (r"\bsubprocess\b|os\s*\.\s*(system|popen|exec\w*|spawn\w*|fork)", "starts processes"),
     (r"\bsocket\b|urllib|requests\.|http\.client", "uses the network"),

@@ -110,8 +110,9 @@ def _render(s: dict[str, Any]) -> str:
                 lines.append(f"  {student}: {flag}")
     if "limits only" in s["isolation"]:
         lines.append(
-            "WARNING: some submissions ran with resource limits only (no mount namespace): "
-            "student code could read the gradebook and solutions. See docs/instructor.md."
+            "WARNING: some submissions ran with resource limits only (--no-isolation, no "
+            "bubblewrap sandbox): their code could read the gradebook, the solutions and other "
+            "submissions, use the network and signal other processes. See docs/instructor.md."
         )
     else:
         lines.append(f"kernel isolation: {', '.join(s['isolation'])}")

@@ -13,6 +13,7 @@ JupyterLab and in Colab.
 - Images and evaluation: ``plot_image_grid``, ``confusion_matrix``,
   ``most_confused_pairs``, ``plot_confusion_matrix``, ``plot_class_balance``.
 - Deep nets: ``plot_layer_histograms``, ``plot_layer_stats``.
+- Backpropagation: ``plot_computation_graph``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from coursekit.plot._style import MARKERS, OKABE_ITO, class_style
 from coursekit.plot.activations import plot_activations
 from coursekit.plot.boundary import plot_data_2d, plot_decision_boundary, plot_hidden_layer_panels
 from coursekit.plot.curves import plot_history
+from coursekit.plot.graph import plot_computation_graph
 from coursekit.plot.images import (
     confusion_matrix,
     most_confused_pairs,
@@ -42,6 +44,7 @@ __all__ = [
     "most_confused_pairs",
     "plot_activations",
     "plot_class_balance",
+    "plot_computation_graph",
     "plot_confusion_matrix",
     "plot_data_2d",
     "plot_decision_boundary",

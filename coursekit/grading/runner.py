@@ -1,0 +1,258 @@
+"""The runner of one submission (runs in a pool worker, never in the sandbox).
+
+:func:`grade_submission` checks the notebooks, runs nbgrader's autograde
+converter with the sandbox kernel against a *private copy* of the gradebook,
+scores every test cell by what was observed (an error or stderr output, or a
+missing guard confirmation, is 0 points, whatever else the cell displayed:
+no partial credit read from outputs), replaces those scores by the isolated
+test runner's (:mod:`coursekit.grading.isolated`) for notebooks that opt in,
+and returns plain data. It never writes the real gradebook: the parent does
+(:mod:`coursekit.grading.writer`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from coursekit.grading.course import Course
+from coursekit.grading.sandbox import ISOLATED, describe_exit, prepare_workdir, wrap
+
+UNVERIFIED = (
+    "0 points: this test did not run as written (code in the submission rewrote or "
+    "skipped the test cell)"
+)
+#: grade_isolated(source, submitted, *, wrap, timeout) -> {grade_id: result}
+IsolatedGrader = Callable[..., Mapping[str, Any]]
+
+
+def _error_message(output: Mapping[str, Any], timeout: int) -> str:
+    ename, evalue = output.get("ename", "Error"), str(output.get("evalue", "")).strip()
+    if ename in ("KeyboardInterrupt", "CellTimeoutError"):
+        return f"timed out: the cell ran longer than {timeout} s and was interrupted"
+    return f"{ename}: {evalue}" if evalue else ename
+
+
+def observe_cells(nb: Any, timeout: int, memory: int | None) -> dict[str, Any]:
+    """Per test cell: points by the strict rule and the failure message; notes for the reason."""
+    from nbgrader import utils
+
+    from coursekit.grading.guard import GUARD_MIME, VERIFY_CALL
+
+    scores: dict[str, float] = {}
+    messages: dict[str, str] = {}
+    notes: list[str] = []
+    unverified: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        where = f"cell {index}{f' ({gid})' if gid else ''}"
+        outputs = cell.get("outputs", [])
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        stderr = [o for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        is_test = utils.is_grade(cell) and not utils.is_solution(cell)
+        confirmed = any(GUARD_MIME in o.get("data", {}) for o in outputs)
+        if is_test:
+            ok = not errors and not stderr and (confirmed or VERIFY_CALL not in cell.source)
+            scores[gid] = float(meta.get("points", 0)) if ok else 0.0
+            if not errors and not stderr and not ok:
+                unverified.append(gid)
+                messages[gid] = UNVERIFIED
+            elif stderr and not errors:
+                messages[gid] = "0 points: the test wrote to stderr"
+        if not errors:
+            continue
+        msg = _error_message(errors[-1], timeout)
+        if gid:
+            messages[gid] = msg
+        ename = errors[-1].get("ename")
+        if msg.startswith("timed out"):
+            notes.append(f"{where} timed out after {timeout} s (interrupted)")
+        elif ename == "MemoryError":
+            limit = f" of {memory / 1024**3:.3g} GiB" if memory else ""
+            notes.append(f"{where} hit the memory limit (MemoryError under the address-space "
+                         f"limit{limit})")
+        elif ename == "TamperingError":
+            notes.append("tampering: the checking functions were modified")
+    if unverified:
+        notes.append("tampering: test cells were rewritten or skipped (" + ", ".join(unverified) + ")")
+    return {"scores": scores, "messages": messages, "notes": list(dict.fromkeys(notes)),
+            "unverified": unverified}
+
+
+def _invalid_notebooks(folder: Path) -> list[str]:
+    import nbformat
+
+    bad = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nbformat.validate(nbformat.read(str(path), as_version=4))
+        except Exception as exc:  # noqa: BLE001 - any parse problem is the student's file
+            if type(exc).__name__ == "NotJSONError" or isinstance(exc, ValueError):
+                why = "not valid JSON: truncated, or edited outside Jupyter?"
+            else:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                why = f"{type(exc).__name__}: {first[:150]}"
+            bad.append(f"{path.name} is not a valid notebook ({why})")
+    return bad
+
+
+def _opted_in(path: Path) -> bool:
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:  # noqa: BLE001 - the source notebook is the instructor's
+        return False
+    return bool(nb.metadata.get("coursekit", {}).get("isolated_grading"))
+
+
+def _load_isolated() -> IsolatedGrader | None:
+    try:
+        from coursekit.grading.isolated import grade_isolated
+    except ImportError:
+        return None
+    return grade_isolated
+
+
+def _sandbox_wrapper(run: Path, uid: int | None, limits: Mapping[str, Any]) -> Callable[[list[str]], list[str]]:
+    def sandboxed(argv: list[str]) -> list[str]:
+        scratch = Path(tempfile.mkdtemp(prefix="iso-", dir=run))
+        os.chmod(scratch, 0o755)
+        prepare_workdir(scratch, uid)
+        return wrap(argv, workdir=scratch, uid=uid, limits=dict(limits))
+    return sandboxed
+
+
+def _note_isolated_failures(path: Path, results: Mapping[str, Any]) -> None:
+    """Put the isolated runner's failure messages into the test cells (the feedback shows them)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        res = results.get(gid)
+        if res is None or res.points >= res.max_points:
+            continue
+        text = res.message or "the test failed"
+        ename, _, evalue = text.partition(": ") if ": " in text else ("AssertionError", "", text)
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", ename):
+            ename, evalue = "AssertionError", text
+        cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"]
+        cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                                   traceback=[f"{ename}: {evalue}"]))
+    nbformat.write(nb, str(path))
+
+
+def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None | bool = True) -> dict[str, Any]:
+    """Autograde one submission; return scores and observations (no real gradebook write).
+
+    Parameters
+    ----------
+    task : mapping
+        ``course``, ``assignment``, ``student``, ``timeout``, ``kernel_name``,
+        ``jupyter_path``, ``snapshot`` (the gradebook copy), ``uid``, ``limits``, ``isolation``.
+    isolated : callable, bool
+        The isolated test runner (``True``: :func:`coursekit.grading.isolated.grade_isolated`
+        when importable; ``False``/``None``: none).
+
+    Returns
+    -------
+    dict
+        ``status`` (``ok``, ``invalid``, ``failed``), ``reason``, ``grades`` (per notebook,
+        for :func:`coursekit.grading.writer.write_result`), ``messages``, ``notebooks``, ``seconds``.
+    """
+    start = time.perf_counter()
+    course = Course(task["course"], timeout=task.get("timeout"))
+    assignment, student = task["assignment"], task["student"]
+    timeout = course.exec_timeout
+    limits = dict(task.get("limits") or {})
+    out: dict[str, Any] = {"student": student, "status": "ok", "reason": None, "messages": {},
+                           "grades": None, "notebooks": []}
+    folder = course.submitted_dir / student / assignment
+    bad = _invalid_notebooks(folder)
+    if bad:
+        out.update(status="invalid", reason="; ".join(bad), seconds=time.perf_counter() - start)
+        return out
+    grader = _load_isolated() if isolated is True else (isolated or None)
+    sources = {p.stem: p for p in sorted((course.source_dir / assignment).glob("*.ipynb"))}
+    opted = {name for name, p in sources.items() if grader is not None and _opted_in(p)}
+
+    run = Path(tempfile.mkdtemp(prefix="ck-", dir="/tmp"))
+    try:
+        os.chmod(run, 0o711)
+        (run / "sock").mkdir()
+        private = run / "gradebook.db"
+        shutil.copy2(task["snapshot"], private)
+        os.environ.update(JUPYTER_RUNTIME_DIR=str(run), COURSEKIT_SANDBOX_RUN=str(run),
+                          COURSEKIT_SANDBOX_UID=str(task.get("uid") or ""),
+                          JUPYTER_PATH=task["jupyter_path"])
+        sanitize = list(course.config().Autograde.sanitize_preprocessors)
+        if opted and opted == set(sources):
+            # hidden tests never enter the student's kernel: the isolated runner grades them
+            sanitize.insert(sanitize.index("nbgrader.preprocessors.OverwriteCells") + 1,
+                            "nbgrader.preprocessors.ClearHiddenTests")
+        overrides: dict[str, dict[str, Any]] = {
+            "CourseDirectory": {"db_url": f"sqlite:///{private}"},
+            "Execute": {"kernel_name": task["kernel_name"]},
+            "KernelManager": {"transport": "ipc", "ip": str(run / "sock" / "k")},
+            "Autograde": {"sanitize_preprocessors": sanitize},
+        }
+        res = course.api(**overrides).autograde(assignment, student, force=True, create=True)
+        out["phases"] = {"notebook": time.perf_counter() - start}
+        if not res.get("success"):
+            error = (res.get("error") or "") + "\n" + (res.get("log") or "")
+            out["status"] = "failed"
+            if "DeadKernelError" in error or "kernel died" in error.lower():
+                seen = describe_exit(run / "status.json") or "the kernel process ended"
+                out["reason"] = f"the kernel died while running the notebook: {seen}; scored 0"
+            else:
+                found = re.findall(r"^\s*((?:\w+\.)*\w*(?:Error|Exception|Exit)\b:?.*)$", error, re.M)
+                last = found[-1].strip() if found else (error.strip().splitlines() or ["unknown error"])[-1]
+                out["reason"] = "autograding failed: " + last[:300]
+            out["log_tail"] = error[-4000:]
+            return out
+
+        import nbformat
+
+        from coursekit.grading.writer import read_private_grades
+
+        grades = read_private_grades(f"sqlite:///{private}", course.course_id, assignment, student)
+        notes: list[str] = []
+        for path in sorted((course.autograded_dir / student / assignment).glob("*.ipynb")):
+            out["notebooks"].append(str(path))
+            seen = observe_cells(nbformat.read(str(path), as_version=4), timeout, limits.get("memory"))
+            notes += seen["notes"]
+            mine = grades.setdefault(path.stem, {"grades": {}, "comments": {}, "late_penalty": None})
+            for gid, points in seen["scores"].items():
+                mine["grades"].setdefault(gid, {"needs_manual_grade": False})["auto_score"] = points
+            out["messages"].update(seen["messages"])
+            if path.stem in opted:
+                wrapper = (_sandbox_wrapper(run, task.get("uid"), limits)
+                           if task.get("isolation") == ISOLATED else (lambda argv: argv))
+                iso = grader(sources[path.stem], folder / path.name, wrap=wrapper,
+                             timeout=float(task.get("test_timeout") or min(timeout, 120)))
+                for gid, r in iso.items():
+                    entry = mine["grades"].setdefault(gid, {"needs_manual_grade": False})
+                    entry["auto_score"] = float(r.points)
+                    if r.points < r.max_points:
+                        out["messages"][gid] = r.message or "the test failed"
+                    else:
+                        out["messages"].pop(gid, None)
+                _note_isolated_failures(path, iso)
+        out["phases"]["isolated tests"] = time.perf_counter() - start - out["phases"]["notebook"]
+        out["grades"] = grades
+        if notes:
+            out["reason"] = "; ".join(dict.fromkeys(notes))
+        return out
+    finally:
+        out["seconds"] = time.perf_counter() - start
+        shutil.rmtree(run, ignore_errors=True)
