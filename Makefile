@@ -54,10 +54,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check coursekit tests bench notebooks
 
 # JupyterLab from the repository root (notebooks/, assignments/ and Formgrader all
-# reachable), with the virtualenv's tools (alembic, nbgrader) on PATH.
+# reachable), with the virtualenv's tools (alembic, nbgrader) on PATH and the shipped
+# configuration of ROLE on JUPYTER_CONFIG_PATH (jupyter/README.md): student (default) =
+# Validate only, no exchange errors, no instructor tools; ROLE=instructor = Formgrader.
+# LAB_ARGS="--port=9000" passes options to jupyter lab.
 .PHONY: lab colab-check floors
+ROLE ?= student
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR)
+	@case "$(ROLE)" in student|instructor) ;; *) echo "usage: make lab [ROLE=student|instructor]"; exit 2;; esac
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/$(ROLE)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" $(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(LAB_ARGS)
 
 # A Colab replica (Python 3.13, Colab's pins, the notebooks' own setup cell), then every
 # lecture notebook and reference solution in quick mode there (tools/colab_check.py).

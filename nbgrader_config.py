@@ -40,6 +40,7 @@ c.CourseDirectory.ignore = [
     "__pycache__",
     "feedback",
     "EQUIVALENT_MUTANTS.md",  # the mutation gate's notes (instructors only; they hint at the solution)
+    "*.keras",  # a model saved by running a solution notebook in place (fashion_model.keras)
 ]
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_ROOT, "gradebook.db")
 

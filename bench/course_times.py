@@ -131,7 +131,7 @@ def course_table(results: dict[str, dict[str, object]], modes: list[str]) -> str
         for m in modes:
             r = results.get(m, {}).get(name)
             row.append("-" if r is None else f"{r.seconds:.1f} ({r.cpu_seconds:.0f} cpu)"
-                       + ("" if r.status == "ok" else " FAILED"))
+                       + {"ok": "", "ERRORS": " (an assert failed on the stand-in)"}.get(r.status, " FAILED"))
         if "full/quick" in head:
             f, q = results["full"].get(name), results["quick"].get(name)
             row.append(f"{f.seconds / q.seconds:.1f}x" if f and q and q.seconds > 0 else "-")
@@ -210,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[course_times] {mode} mode, --jobs {jobs}", file=sys.stderr, flush=True)
                 start = time.perf_counter()
                 rows = runner.run_all(args.notebooks, args.out / f"{mode}-jobs{jobs}", timeout=args.timeout,
-                                      quick=mode == "quick", only=args.only, jobs=jobs)
+                                      quick=mode == "quick", only=args.only, jobs=jobs,
+                                      allow_errors=True)  # a stand-in accuracy assert must not cut the timing short
                 walls[(jobs, mode)] = time.perf_counter() - start
                 results[mode] = {r.name: r for r in rows}
-                status |= any(r.status != "ok" for r in rows)
+                status |= any(r.status not in ("ok", "ERRORS") for r in rows)
             print(f"\n## Notebook seconds on the full-size STAND-IN, --jobs {jobs}\n")
             print(course_table(results, args.modes))
         print("\n## Wall time of the whole run\n\n| jobs | " + " | ".join(args.modes) + " |")

@@ -34,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", action="append", default=[], metavar="SPEC",
                         help="also grade the same submissions on Dask (local:N, tcp://HOST:8786), in the "
                         "same run, and print them beside the pool; repeat for several")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --cluster: grade the batch this many times in each mode, interleaved "
+                        "(the order rotates each round), and print medians and per-round ratios")
     args = parser.parse_args(argv)
-    if args.submissions < 1 or args.workers < 1:
-        parser.error("--submissions and --workers must be >= 1")
+    if args.submissions < 1 or args.workers < 1 or args.rounds < 1:
+        parser.error("--submissions, --workers and --rounds must be >= 1")
 
     os.environ.setdefault("COURSEKIT_QUICK", "1")
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
@@ -74,53 +77,87 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if full == len(results) else 1
 
 
-def _bench_clusters(args: argparse.Namespace, notebook: Path, pool_wall: float, pool_per: list[float]) -> int:
-    """Grade the same submissions on each ``--cluster`` and print them beside the pool."""
+def _grade_once(args: argparse.Namespace, notebook: Path, spec: str | None) -> tuple[float, dict, list[str]]:
+    """Grade the batch once in a fresh course: on the pool (``spec`` None) or on ``--cluster spec``."""
     from coursekit.grading import autograde_notebooks, make_course_copy, release
 
-    rows = [(f"pool --workers {args.workers}", pool_wall, statistics.median(pool_per), "")]
-    medians: dict[str, float] = {}
-    stats = ""
-    bad = 0
-    for spec in args.cluster:
-        with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
-            course = make_course_copy(Path(tmp) / "course", [args.assignment])
-            release(course, [args.assignment], log=None)
-            subs = {f"student{i:03d}": notebook for i in range(args.submissions)}
-            lines: list[str] = []
-            start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        course = make_course_copy(Path(tmp) / "course", [args.assignment])
+        release(course, [args.assignment], log=None)
+        subs = {f"student{i:03d}": notebook for i in range(args.submissions)}
+        lines: list[str] = []
+        start = time.perf_counter()
+        if spec is None:
+            results = autograde_notebooks(course, args.assignment, subs, workers=args.workers)
+        else:
             results = autograde_notebooks(course, args.assignment, subs, cluster=spec, log=lines.append)
-            wall = time.perf_counter() - start
-        bad += sum(r.score != r.max_score for r in results.values())
-        per = [r.seconds for r in results.values()]
-        medians[spec] = statistics.median(per)
-        stats = next((line for line in lines if line.startswith("cluster batch:")), stats)
-        rows.append((f"--cluster {spec}", wall, medians[spec], spec))
-    base = rows[1][1] if len(rows) > 1 else None
-    print(f"\n{'same run, ' + str(args.submissions) + ' submissions':34s} {'wall s':>8s} {'subs/min':>9s} "
-          f"{'median s/sub':>13s} {'vs pool':>8s} {'vs first cluster':>17s}")
-    for name, wall, median, spec in rows:
-        print(f"{name:34s} {wall:8.1f} {60 * args.submissions / wall:9.1f} {median:13.1f} "
-              f"{pool_wall / wall:7.2f}x {(f'{base / wall:16.2f}x' if spec and base else ''):>17s}")
-    print("(wall times include starting the cluster and one nbgrader import per worker)")
-    if stats:
-        print(stats)
-    # projection: 5,000 submissions on 10 nodes x 32 single-threaded workers
-    cost = max(medians.values())
-    rounds = -(-5000 // 320)
-    print(f"projection, 5000 submissions on 10 x 32 cores: {rounds} rounds x {cost:.1f} s per submission "
-          f"(the slowest median above) = {rounds * cost / 60:.1f} min of grading, if every core runs one "
-          "worker and the nodes are as fast as this machine")
-    m = re.search(r"\((\d+) kB each\).*\((\d+) ms each\).*less grading\) ([\d.]+) s", stats)
-    if m:
-        kb, ms, over = int(m.group(1)), int(m.group(2)), float(m.group(3))
-        rate = 320 / cost  # results per second reaching the client at full speed
-        print(f"  bounds: the single writer needs {ms} ms per result; 320 workers deliver one every "
-              f"{1000 / rate:.0f} ms, so the writer {'IS' if ms > 1000 / rate else 'is not'} the bound "
-              f"(5000 x {ms} ms = {5000 * ms / 60000:.1f} min of writing, overlapped with grading); "
-              f"data sent {5000 * kb / 1e6:.2f} GB in all ({kb} kB a task, one way); scheduler and "
-              f"transfer overhead {over:.2f} s per task here (round trip less grading), paid in parallel")
+        return time.perf_counter() - start, results, lines
+
+
+def _bench_clusters(args: argparse.Namespace, notebook: Path, pool_wall: float, pool_per: list[float]) -> int:
+    """Grade the same submissions on the pool and each ``--cluster``, interleaved, and print them side by side.
+
+    Round 1 takes the pool run above and then each cluster; every later round grades
+    all modes again in a rotated order, so drift in the machine's speed falls on all
+    of them alike. Ratios are taken round by round and their median printed.
+    """
+    modes: list[str | None] = [None, *args.cluster]
+    walls: dict[str | None, list[float]] = {m: [] for m in modes}
+    per: dict[str | None, list[float]] = {m: [] for m in modes}
+    walls[None].append(pool_wall)
+    per[None] += pool_per
+    stats: list[str] = []
+    bad = 0
+    for rnd in range(args.rounds):
+        order = modes[1:] if rnd == 0 else modes[rnd % len(modes):] + modes[:rnd % len(modes)]
+        for spec in order:
+            wall, results, lines = _grade_once(args, notebook, spec)
+            bad += sum(r.score != r.max_score for r in results.values())
+            walls[spec].append(wall)
+            per[spec] += [r.seconds for r in results.values()]
+            stats += [f"  {spec}, round {rnd + 1}: {line}" for line in lines if line.startswith("cluster batch:")]
+            print(f"round {rnd + 1}: {spec or 'pool'} {wall:.1f} s", flush=True)
+    n = args.submissions
+
+    def ratio(a: str | None, b: str | None) -> float:  # median over rounds of wall(b) / wall(a)
+        return statistics.median(wb / wa for wa, wb in zip(walls[a], walls[b], strict=True))
+
+    print(f"\n{'same run, ' + str(n) + ' submissions, ' + str(args.rounds) + ' round(s)':40s} {'wall s':>8s} "
+          f"{'subs/min':>9s} {'median s/sub':>13s} {'vs pool':>8s} {'vs first cluster':>17s}")
+    for spec in modes:
+        wall = statistics.median(walls[spec])
+        name = f"pool --workers {args.workers}" if spec is None else f"--cluster {spec}"
+        first = f"{ratio(spec, modes[1]):16.2f}x" if spec is not None else ""
+        print(f"{name:40s} {wall:8.1f} {60 * n / wall:9.1f} {statistics.median(per[spec]):13.1f} "
+              f"{ratio(spec, None):7.2f}x {first:>17s}")
+    print("(medians over rounds; 'vs' = the other's wall / this one's, round by round; wall times include "
+          "starting the cluster and one nbgrader import per worker)")
+    print("\n".join(stats))
+    _projection(max(statistics.median(per[s]) for s in args.cluster), stats)
     return 1 if bad else 0
+
+
+def _projection(cost: float, stats: list[str]) -> None:
+    """5,000 submissions on 10 nodes x 32 single-threaded workers, from the measured cost per submission."""
+    workers, total = 320, 5000
+    rounds = -(-total // workers)
+    print(f"\nprojection, {total} submissions on 10 x 32 cores: {rounds} waves x {cost:.1f} s per submission "
+          f"(the slowest cluster median above) = {rounds * cost / 60:.1f} min of grading, if every core runs one "
+          "worker and the nodes are as fast as this machine")
+    pat = (r"\((\d+) kB each\).*client packing (\d+) ms each.*\((\d+) ms each\).*"
+           r"less grading\) ([\d.]+) s")
+    found = [m for m in (re.search(pat, line) for line in stats) if m]
+    if not found:
+        return
+    kb, pack, ms, over = (statistics.median(float(m.group(i)) for m in found) for i in (1, 2, 3, 4))
+    gap = 1000 * cost / workers  # ms between results reaching the client at full speed
+    client = pack + ms  # the client packs every task and writes every result, one at a time
+    print(f"  bounds: the client packs a task in {pack:.0f} ms and writes a result in {ms:.0f} ms "
+          f"({client:.0f} ms per submission, one at a time); {workers} workers deliver a result every "
+          f"{gap:.0f} ms, so the client {'IS' if client > gap else 'is not'} the bound "
+          f"({total} x {client:.0f} ms = {total * client / 60000:.1f} min, overlapped with grading); "
+          f"data sent {total * kb / 1e6:.2f} GB in all ({kb:.0f} kB a task, one way); scheduler, transfer "
+          f"and unpacking {over:.2f} s per task here (round trip less grading), paid on the workers in parallel")
 
 
 if __name__ == "__main__":

@@ -72,33 +72,3 @@ def build_submission(release_nb, source_nb, replacements: dict[str, str] | None 
         if meta(cell).get("solution"):
             cell.source = replace_solution(solutions[gid].source, replacements.get(gid))
     return nb
-
-
-def grade_isolated_batch(source_path: Path, release_path: Path, submissions: dict[str, dict[str, str] | None],
-                         tmp_dir: Path, *, timeout: float = 300.0, skip_training: set[str] = frozenset()) -> dict:
-    """Grade submissions with the isolated grader (fresh worker processes, no sandbox).
-
-    ``submissions``: name -> replacements (grade_id -> code) applied to the reference,
-    or None for the blank release. The submissions named in ``skip_training`` are not
-    graded on the training tests (which retrain MNIST each time). Returns
-    name -> {grade_id: IsolatedResult}.
-    """
-    from coursekit.grading.isolated import RemoteWorker, grade_isolated, grade_plan
-    from coursekit.grading.isolated_source import plan_for
-
-    source_nb = nbformat.read(source_path, as_version=4)
-    release_nb = nbformat.read(release_path, as_version=4)
-    results = {}
-    for name, replacements in submissions.items():
-        if replacements is None:
-            path = release_path
-        else:
-            path = tmp_dir / f"{name}.ipynb"
-            nbformat.write(build_submission(release_nb, source_nb, replacements), path)
-        if name in skip_training:
-            plan = plan_for(source_nb, nbformat.read(path, as_version=4))
-            only = {t.grade_id for t in plan.tests if not t.training}
-            results[name] = grade_plan(plan, lambda: RemoteWorker(lambda argv: argv), timeout, only=only)
-        else:
-            results[name] = grade_isolated(source_path, path, timeout=timeout)
-    return results

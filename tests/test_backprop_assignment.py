@@ -2,15 +2,17 @@
 
 The expensive part runs once per session: the assignment is released into a
 scratch course (``make_course_copy``) and a batch of submissions is autograded
-with the real pipeline (sandboxed kernel, 2 workers): the reference solution,
-the unmodified release, and one submission per planted bug of
-``tests/fixtures/backprop_bugs/bugs.py``. The failing test's message must name
+with the real pipeline (sandboxed kernel, 2 workers): one submission per planted
+bug of ``tests/fixtures/backprop_bugs/bugs.py``; the reference solution and the
+unmodified release come from the session's grading cache (tests/grading_cache.py),
+which grades them once for this module and tests/test_grading_release.py. The failing test's message must name
 the mistake in the feedback; the points each bug costs are checked on the isolated
 grader in tests/test_isolated_grading.py.
 """
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -137,8 +139,9 @@ def test_reference_softmax_cross_entropy_is_finite_for_logits_of_1000(reference_
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Autograde the reference, the blank release and every planted bug in one batch."""
+def graded(tmp_path_factory, grading_cache):
+    """Autograde every planted bug in one batch; the reference and the blank release are
+    graded once per session by the shared grading cache (tests/grading_cache.py)."""
     from coursekit.grading import autograde_notebooks, make_course_copy, release
 
     base = tmp_path_factory.mktemp("backprop_course")
@@ -150,8 +153,8 @@ def graded(tmp_path_factory):
 
     subs = base / "submissions"
     subs.mkdir()
-    notebooks = {"blank": release_path}
-    for name, bug in [("reference", None), *((b.name.replace("_", "-"), b) for b in BUGS)]:
+    notebooks = {}
+    for name, bug in ((b.name.replace("_", "-"), b) for b in BUGS):
         path = subs / f"{name}.ipynb"
         nbformat.write(build_submission(release_nb, source_nb, bug), path)
         notebooks[name] = path
@@ -165,6 +168,7 @@ def graded(tmp_path_factory):
     wall = time.perf_counter() - start
     print(f"\nautograded {len(notebooks)} backprop submissions in {wall:.1f} s with 2 workers; per submission: "
           + ", ".join(f"{s} {r.seconds:.1f}s" for s, r in results.items()))
+    results = {**grading_cache.graded(ASSIGNMENT), **results}
     return {"results": results, "release": release_nb, "wall": wall, "course": course}
 
 
@@ -215,3 +219,23 @@ def test_feedback_html_names_the_mistake_and_hides_the_hidden_tests(graded):
     assert "did you forget to sum over the batch" in html
     for secret in ("_ref_dense_backward", "HIDDEN TESTS", "_REF_PARTS", "known_mistakes"):
         assert secret not in html, secret
+
+
+def test_feedback_explains_an_isolated_pass_after_the_notebook_run_failed(graded):
+    """A gradient bug in ``sgd`` fails the notebook's own XOR run (it trains with the student's parts);
+    the isolated test_xor trains with the reference parts for what it does not grade and passes.
+    The score that counts is the isolated one, and the feedback says both facts and why."""
+    from coursekit.grading import generate_feedback
+
+    student = "sgd-sign-flip"
+    result = graded["results"][student]
+    xor = result.tests["test_xor"]
+    assert not result.tests["test_sgd_train"].passed, str(result)
+    assert xor.passed, str(result)  # the isolated score counts
+    assert xor.note and xor.note.startswith("Graded in isolation: passed"), xor
+    assert "notebook's run of this cell failed" in xor.note and "XOR" in xor.note, xor.note
+    assert f"test_xor: {xor.note}" in str(result)
+    pages = generate_feedback(graded["course"], ASSIGNMENT, [student], log=None)[student]
+    page = html.unescape("\n".join(Path(p).read_text() for p in pages))
+    assert xor.note in page
+    assert "XOR: predictions" in page  # the notebook's own failure is still shown below the note

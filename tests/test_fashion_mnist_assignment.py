@@ -1,9 +1,11 @@
 """The fashion_mnist_keras assignment (solutions/fashion_mnist_keras): metadata and autograding.
 
 The expensive part runs once per module: the assignment is released into a
-scratch course (``make_course_copy``) and five submissions are autograded with
+scratch course (``make_course_copy``) and these submissions are autograded with
 the real pipeline (sandboxed kernel, 2 workers), in quick mode on the
-Fashion-MNIST course sample:
+Fashion-MNIST course sample (``reference`` and ``blank`` by the session's grading
+cache, tests/grading_cache.py, which grades them once for this module and
+tests/test_grading_release.py):
 
 - ``reference``: the solutions, full marks;
 - ``blank``: the unmodified release, zero;
@@ -171,8 +173,10 @@ def test_submission_variants_change_only_their_cells():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Release into a scratch course, then autograde every submission in one batch (2 workers)."""
+def graded(tmp_path_factory, grading_cache):
+    """Release into a scratch course, then autograde the faulty submissions in one batch (2 workers);
+    the reference and the blank release are graded once per session by the shared grading cache
+    (tests/grading_cache.py)."""
     from coursekit.grading import autograde_notebooks, make_course_copy, release
 
     base = tmp_path_factory.mktemp("fashion_course")
@@ -184,8 +188,10 @@ def graded(tmp_path_factory):
 
     subs = base / "submissions"
     subs.mkdir()
-    notebooks = {"blank": release_path}
+    notebooks = {}
     for name, replacements in SUBMISSIONS.items():
+        if name == "reference":
+            continue
         path = subs / f"{name}.ipynb"
         nbformat.write(build_submission(release_nb, source_nb, replacements), path)
         notebooks[name] = path
@@ -198,6 +204,7 @@ def graded(tmp_path_factory):
         print(f"  {student}: {r.score}/{r.max_score}, reason {r.reason}")
         for gid in r.failed:
             print(f"    {gid}: {r.tests[gid].message}")
+    results = {**grading_cache.graded(ASSIGNMENT), **results}
     return {"results": results, "release": release_nb, "wall": wall}
 
 

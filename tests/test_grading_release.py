@@ -7,8 +7,10 @@
 - no solution code or hidden-test line may appear in ``assignments/``;
 - the reference solution scores full marks, the unanswered release zero.
 
-Each assignment is released once into a scratch course (never the
-repository's gradebook), which then grades both notebooks with 2 workers.
+Each assignment is released once per session into a scratch course (never the
+repository's gradebook), which grades the reference (the release filled with the
+reference code) and the unanswered release with 2 workers: the shared
+``grading_cache`` (tests/grading_cache.py), which the assignment modules read too.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grading_cache import GradingCache
 
-from coursekit.grading import autograde_notebooks, regenerate_release, scan_release
+from coursekit.grading import scan_release
 from coursekit.grading.course import Course
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,11 +33,9 @@ pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
-def released(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    name = request.param
-    tmp = tmp_path_factory.mktemp(f"release-{name}")
-    fresh = regenerate_release(ROOT, name, tmp / "course")
-    return {"name": name, "fresh": fresh, "course": tmp / "course"}
+def released(request: pytest.FixtureRequest, grading_cache: GradingCache) -> dict[str, Any]:
+    rel = grading_cache.released(request.param)
+    return {"name": rel.name, "fresh": rel.fresh, "course": rel.course}
 
 
 def test_there_are_assignments() -> None:
@@ -70,17 +71,8 @@ def test_spec_is_released_unchanged(released: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def graded(released: dict[str, Any]) -> dict[str, Any]:
-    name = released["name"]
-    notebooks = sorted((COURSE.source_dir / name).glob("*.ipynb"))
-    assert len(notebooks) == 1, "these tests assume one notebook per assignment"
-    nb = notebooks[0].name
-    results = autograde_notebooks(
-        released["course"], name,
-        {"reference": COURSE.source_dir / name / nb, "unanswered": released["fresh"] / nb},
-        workers=2,
-    )
-    return results
+def graded(released: dict[str, Any], grading_cache: GradingCache) -> dict[str, Any]:
+    return grading_cache.graded(released["name"])
 
 
 def test_reference_solution_scores_full_marks(graded: dict[str, Any]) -> None:
@@ -91,7 +83,7 @@ def test_reference_solution_scores_full_marks(graded: dict[str, Any]) -> None:
 
 
 def test_unanswered_release_scores_zero(graded: dict[str, Any]) -> None:
-    r = graded["unanswered"]
+    r = graded["blank"]
     assert r.score == 0.0, str(r)
     assert all(t.message for t in r.tests.values())
 

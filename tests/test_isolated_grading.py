@@ -1,8 +1,8 @@
 """Isolated grading (coursekit.grading.isolated) of the numpy assignments.
 
-Every planted bug of tests/fixtures/<assignment>_bugs/ is graded with fresh worker
-processes: the reference scores full marks, the blank release 0, and each bug
-loses exactly the grade ids it lists (the training tests train with the reference
+Every planted bug of tests/fixtures/<assignment>_bugs/ is graded with fresh workers
+(forked from one zygote per submission, as in production): the reference scores full
+marks, the blank release 0, and each bug loses exactly the grade ids it lists (the training tests train with the reference
 parts, so a gradient bug never costs them), with a message naming the mistake.
 The training tests (they retrain MNIST) are graded for the reference, the blank
 release and TRAINING_BUG, the bug of issue 10 whose XOR result used to depend on
@@ -16,7 +16,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from assignment_support import grade_isolated_batch, load_bug_table, test_points
+from assignment_support import build_submission, load_bug_table, test_points
+
+from coursekit.grading.isolated import ForkServer, grade_plan
+from coursekit.grading.isolated_source import plan_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -32,6 +35,29 @@ def _paths(assignment: str) -> tuple[Path, Path]:
 
 
 _GRADED: dict = {}
+
+
+def grade_isolated_batch(source_path: Path, release_path: Path, submissions: dict[str, dict[str, str] | None],
+                         tmp_dir: Path, *, timeout: float = 300.0, skip_training: set[str] = frozenset()) -> dict:
+    """Grade submissions as grade_isolated does (one zygote each, its workers forked), without the sandbox.
+
+    ``submissions``: name -> replacements (grade_id -> code) applied to the reference,
+    or None for the blank release. The submissions named in ``skip_training`` are not
+    graded on the training tests (which retrain MNIST each time). Returns
+    name -> {grade_id: IsolatedResult}.
+    """
+    source_nb = nbformat.read(source_path, as_version=4)
+    release_nb = nbformat.read(release_path, as_version=4)
+    results = {}
+    for name, replacements in submissions.items():
+        submitted = release_nb if replacements is None else build_submission(release_nb, source_nb, replacements)
+        if replacements is not None:
+            nbformat.write(submitted, tmp_dir / f"{name}.ipynb")
+        plan = plan_for(source_nb, submitted)
+        only = {t.grade_id for t in plan.tests if not t.training} if name in skip_training else None
+        with ForkServer(lambda argv: argv, preload=plan.locked_imports()) as server:
+            results[name] = grade_plan(plan, server, timeout, only=only)
+    return results
 
 
 @pytest.fixture

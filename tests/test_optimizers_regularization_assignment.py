@@ -2,9 +2,10 @@
 
 Mirrors tests/test_backprop_assignment.py. The expensive part runs once per
 session: the assignment is released into a scratch course and a batch of
-submissions is autograded with the real pipeline (2 workers): the reference
-solution, the unmodified release, and one submission per planted bug of
-``tests/fixtures/optimizers_regularization_bugs/bugs.py``. Each bug must cost
+submissions is autograded with the real pipeline (2 workers): one submission per
+planted bug of ``tests/fixtures/optimizers_regularization_bugs/bugs.py`` (the
+reference solution and the unmodified release come from the session's grading
+cache, tests/grading_cache.py). Each bug must cost
 exactly the points of the test cell of its function, and the failure message
 must name the mistake.
 """
@@ -216,8 +217,9 @@ PIPELINE_BUGS = tuple(b for b in BUGS if b.name in {
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Autograde the reference, the blank release and every planted bug in one batch."""
+def graded(tmp_path_factory, grading_cache):
+    """Autograde the pipeline bugs in one batch; the reference and the blank release are
+    graded once per session by the shared grading cache (tests/grading_cache.py)."""
     from coursekit.grading import autograde_notebooks, make_course_copy, release
 
     base = tmp_path_factory.mktemp("optimizers_course")
@@ -229,8 +231,8 @@ def graded(tmp_path_factory):
 
     subs = base / "submissions"
     subs.mkdir()
-    notebooks = {"blank": release_path}
-    for name, bug in [("reference", None), *((b.name.replace("_", "-"), b) for b in PIPELINE_BUGS)]:
+    notebooks = {}
+    for name, bug in ((b.name.replace("_", "-"), b) for b in PIPELINE_BUGS):
         path = subs / f"{name}.ipynb"
         nbformat.write(build_submission(release_nb, source_nb, bug), path)
         notebooks[name] = path
@@ -239,6 +241,7 @@ def graded(tmp_path_factory):
     wall = time.perf_counter() - start
     print(f"\nautograded {len(notebooks)} {ASSIGNMENT} submissions in {wall:.1f} s with 2 workers; "
           + ", ".join(f"{s} {r.seconds:.1f}s" for s, r in results.items()))
+    results = {**grading_cache.graded(ASSIGNMENT), **results}
     return {"results": results, "release": release_nb, "wall": wall}
 
 

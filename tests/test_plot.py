@@ -584,3 +584,18 @@ def test_axes_passed_in_are_the_axes_returned():
     assert ckplot.plot_data_2d(X, y, ax=axes[0]) is axes[0]
     assert ckplot.plot_confusion_matrix(Y_TRUE, Y_PRED, ax=axes[1]) is axes[1]
     assert ckplot.plot_class_balance(Y_TRUE, ax=axes[2]) is axes[2]
+
+
+@pytest.mark.parametrize("n_epochs", [1, 2, 40])
+def test_metric_panel_has_whole_epoch_ticks_even_after_one_epoch(n_epochs):
+    """The static curves share the live plot's tick rule: no "epoch 0.96" for one epoch."""
+    from coursekit.plot.curves import draw_metric_panel
+
+    fig, ax = plt.subplots()
+    epochs = list(range(1, n_epochs + 1))
+    draw_metric_panel(ax, "loss", {"loss": [1.0 / e for e in epochs]}, {"loss": epochs}, "epoch")
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)

@@ -42,6 +42,20 @@ def test_runner_only_filter_and_missing_folder(tmp_path):
         raise AssertionError("an empty folder must be reported")
 
 
+def test_allow_errors_runs_every_cell_and_says_errors(tmp_path):
+    """The timing bench on the stand-in: a failed assert must not cut the notebook short."""
+    src = tmp_path / "nbs"
+    shutil.copytree(FIXTURES, src)
+    strict, = runner.run_all(src, tmp_path / "strict", only=["02"], timeout=120)
+    lenient, = runner.run_all(src, tmp_path / "lenient", only=["02"], timeout=120, allow_errors=True)
+    assert strict.status == "FAILED" and lenient.status == "ERRORS"
+    assert "planted failure" in lenient.error
+    ran = json.loads((tmp_path / "lenient" / "02_fails.ipynb").read_text())["cells"]
+    assert ran[-1]["execution_count"] is not None  # the cell after the failure ran
+    never = json.loads((tmp_path / "strict" / "02_fails.ipynb").read_text())["cells"]
+    assert never[-1]["execution_count"] is None
+
+
 def test_runner_jobs_two_runs_side_by_side_single_threaded(tmp_path):
     src = tmp_path / "nbs"
     shutil.copytree(FIXTURES, src)

@@ -204,6 +204,7 @@ def autograde(
         write_result(course, assignment, student, r.get("grades") if r["status"] == "ok" else None)
         score, max_score, tests = read_grades(course, assignment, student)
         for gid, t in tests.items():
+            t.note = r.get("test_notes", {}).get(gid)  # the notebook's run disagreed with the isolated score
             if not t.passed:
                 t.message = r.get("messages", {}).get(gid) or (
                     _NOT_RUN.get(r["status"], "not run") if r["status"] != "ok"

@@ -2,8 +2,9 @@
 
 :func:`run_cluster` is the alternative to :func:`coursekit.grading.pool.run_pool`
 (same tasks in, same results out) that ``coursekit-grade autograde --cluster``
-uses. No scheduler of our own: Dask's places the tasks, reruns the tasks of a
-lost worker elsewhere and gives up on a task whose workers died twice.
+uses. No scheduler of our own: Dask's runs the tasks, moves the bytes and
+reports lost workers; the client only picks which free worker process takes the
+next submission (one at a time per process) and counts each submission's deaths.
 
 - **The task carries everything** (:mod:`coursekit.grading.task_bytes`): the
   submission, the source notebook with the hidden tests, the release, the
@@ -16,11 +17,11 @@ lost worker elsewhere and gives up on a task whose workers died twice.
 - **The single writer:** the client alone writes the autograded notebooks, the
   gradebook, the reports and the feedback (``on_result`` is called as each
   result arrives, so a re-run grades only what is missing).
-- **Worker loss:** the scheduler's ``allowed-failures`` is set to 1 for the
-  batch: a task whose worker dies runs again on another worker; when that one
-  dies too, the submission scores 0 with the reason and the batch goes on.
-  At most one task per worker thread is submitted at a time, so a worker's
-  death is counted against the submission it was grading, not its neighbours.
+- **Worker loss** (:class:`coursekit.grading.dask_dispatch.Dispatch`): each
+  task is pinned to a worker process that holds no other task of the batch, so
+  a worker's death is charged to the one submission it was grading, never to one
+  queued behind it. That submission is graded again on another worker; when that
+  one dies too, it scores 0 with the reason and the batch goes on.
 - **Wall limit:** enforced on the worker: at the limit, the kernel's whole
   sandbox is killed and the submission scores 0 with the reason (as the pool does).
 - **Progress:** a tqdm bar (done / failed / ETA) and the dashboard link.
@@ -40,12 +41,12 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from coursekit.grading.course import Course
+from coursekit.grading.dask_dispatch import Dispatch
 from coursekit.grading.task_bytes import (
     gradebook_template,
     pack_folder,
@@ -54,10 +55,10 @@ from coursekit.grading.task_bytes import (
     unpack_task,
 )
 
-#: Reruns of a task after its worker died (the next death scores it 0).
-ALLOWED_FAILURES = 1
 #: Seconds grading may go on after the wall limit killed the sandbox before the worker exits.
 BACKSTOP = 60.0
+#: How long a ``local:N`` cluster waits for a killed worker's restart before dropping it (Dask: 15 s).
+LOST_WORKER_TIMEOUT = "600s"
 _JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
 _INSTALL = 'grading on a cluster needs Dask: pip install "coursekit[cluster]"'
 _LOCK = threading.Lock()  # one submission at a time per worker process (the runner sets os.environ)
@@ -121,6 +122,7 @@ def open_cluster(spec: Any, log: Callable[[str], None] | None = None) -> Iterato
     A ``Client`` passed in is used as it is and left open.
     """
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise RuntimeError(_INSTALL) from None
@@ -132,6 +134,9 @@ def open_cluster(spec: Any, log: Callable[[str], None] | None = None) -> Iterato
         if kind == "address":
             client = stack.enter_context(Client(arg))
         elif kind == "local":
+            # a worker killed mid-batch is restarted by its nanny; on a loaded machine that can
+            # take longer than Dask's 15 s, after which the LocalCluster would drop the worker
+            stack.enter_context(dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT}))
             cluster = stack.enter_context(LocalCluster(
                 n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR))
@@ -271,19 +276,6 @@ def _grade(data: bytes) -> dict[str, Any]:
 # the client side
 
 
-def _lost(student: str, exc: BaseException) -> dict[str, Any]:
-    from distributed import KilledWorker
-
-    if isinstance(exc, KilledWorker):
-        where = getattr(getattr(exc, "last_worker", None), "address", None)
-        reason = (f"its grading worker died {exc.allowed_failures + 1} times while grading it "
-                  f"(the last one {where or 'unknown'}); scored 0")
-    else:
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        reason = f"autograding failed on the worker: {type(exc).__name__}: {first}".rstrip(": ")
-    return {"student": student, "status": "failed", "messages": {}, "reason": reason, "seconds": 0.0}
-
-
 def _check_workers(client: Any, tasks: list[Mapping[str, Any]]) -> None:
     from coursekit.grading.sandbox import ISOLATED
 
@@ -301,6 +293,7 @@ def _stats_line(n: int, stats: Mapping[str, Any]) -> str:
     median = f"{over[len(over) // 2]:.2f} s" if over else "n/a"
     return (f"cluster batch: {n} submission(s); sent {stats['sent'] / 1e6:.2f} MB "
             f"({stats['sent'] / n / 1e3:.0f} kB each), got back {stats['back'] / 1e6:.2f} MB; "
+            f"client packing {stats['packing'] / n * 1e3:.0f} ms each; "
             f"client writer {stats['writer']:.2f} s ({stats['writer'] / n * 1e3:.0f} ms each); "
             f"median overhead per task (round trip less grading) {median}")
 
@@ -344,7 +337,7 @@ def run_cluster(
     if not tasks:
         return results
     try:
-        from distributed import as_completed
+        import distributed  # noqa: F401
     except ImportError:
         raise RuntimeError(_INSTALL) from None
     from tqdm.auto import tqdm
@@ -360,48 +353,29 @@ def run_cluster(
             log(f"Dask dashboard: {client.dashboard_link}"
                 + ("" if bokeh else " (install bokeh to see it)"))
         try:
-            old = client.run_on_scheduler(_set_allowed_failures, n=ALLOWED_FAILURES)
+            old = client.run_on_scheduler(_set_allowed_failures, n=0)
         except Exception as exc:  # noqa: BLE001 - a scheduler without coursekit still grades
             old = None
             if log:
-                log(f"could not set the scheduler's allowed-failures ({exc}); it keeps its own")
+                log(f"could not set the scheduler's allowed-failures to 0 ({exc}); a worker that "
+                    "vanishes while it grades a submission is counted as that submission's doing")
         bar = tqdm(total=len(tasks), unit="sub", desc=tasks[0]["assignment"],
                    disable=not (log is not None if progress is None else progress))
         emit = bar.write if log is print else log
-        pending = list(tasks)
-        running: dict[Any, dict[str, Any]] = {}
-        queue = as_completed()
+
+        def pack(t: dict[str, Any]) -> bytes:
+            return pack_task(course, {
+                # the per-cell limit as this machine reads the config (it may read the environment)
+                "assignment": t["assignment"], "student": t["student"], "timeout": timeout,
+                "limits": t["limits"], "isolation": t["isolation"], "uid": t.get("uid"),
+                "wall_limit": wall_limit}, template)
+
+        dispatch = Dispatch(client, grade_task, pack, tasks, charge_vanished=old is None, log=emit)
         failed = 0
-        stats = {"sent": 0, "back": 0, "writer": 0.0, "overhead": []}
-        submitted: dict[Any, float] = {}
-
-        def submit_more() -> None:
-            slots = max(1, sum(client.nthreads().values()))
-            while pending and len(running) < slots:
-                t = pending.pop(0)
-                data = pack_task(course, {
-                    # the per-cell limit as this machine reads the config (it may read the environment)
-                    "assignment": t["assignment"], "student": t["student"], "timeout": timeout,
-                    "limits": t["limits"], "isolation": t["isolation"], "uid": t.get("uid"),
-                    "wall_limit": wall_limit}, template)
-                fut = client.submit(grade_task, data, key=f"grade-{t['student']}-{uuid.uuid4().hex[:8]}",
-                                    pure=False)
-                stats["sent"] += len(data)
-                submitted[fut] = time.perf_counter()
-                running[fut] = t
-                queue.add(fut)
-
+        stats: dict[str, Any] = {"sent": 0, "packing": 0.0, "back": 0, "writer": 0.0, "overhead": []}
         try:
-            submit_more()
-            for fut in queue:
-                t = running.pop(fut)
+            for t, r, trip in dispatch.results():
                 student = t["student"]
-                try:
-                    r = fut.result()
-                except Exception as exc:  # noqa: BLE001 - KilledWorker or a worker-side error
-                    r = _lost(student, exc)
-                trip = time.perf_counter() - submitted.pop(fut)
-                fut.release()
                 if r.get("host"):  # scheduler, transfer, unpacking: the round trip less the grading
                     stats["overhead"].append(trip - float(r.get("seconds") or 0.0))
                 data = r.pop("autograded", None)
@@ -416,18 +390,16 @@ def run_cluster(
                 bar.set_postfix(done=len(results), failed=failed)
                 if emit:
                     emit(f"[{len(results)}/{len(tasks)}] graded {student} in {r.get('seconds', 0):.1f} s"
-                         + (f" on {r['host']}" if r.get("host") else "")
-                         + (f" ({r['reason']})" if r.get("reason") else ""))
+                         f" on {r['worker']}" + (f" ({r['reason']})" if r.get("reason") else ""))
                 if on_result:
                     on_result(student, r)
                 stats["writer"] += time.perf_counter() - tic
-                submit_more()
         finally:
             bar.close()
+            stats["sent"], stats["packing"] = dispatch.sent, dispatch.packing
             if log and results:
                 log(_stats_line(len(results), stats))
-            for fut in running:
-                fut.cancel()
+            dispatch.cancel()
             if old is not None:
                 with contextlib.suppress(Exception):
                     client.run_on_scheduler(_set_allowed_failures, n=old)

@@ -100,7 +100,8 @@ def _fallback_page(student: str, assignment: str, result: dict[str, Any]) -> str
     reason = html.escape(result.get("reason") or "no notebook could be graded")
     rows = "".join(
         f"<tr><td>{html.escape(gid)}</td><td>{t['score']:g} / {t['max_score']:g}</td>"
-        f"<td>{html.escape('' if t['score'] >= t['max_score'] else (t.get('message') or ''))}</td></tr>"
+        f"<td>{html.escape('' if t['score'] >= t['max_score'] else (t.get('message') or ''))}"
+        f"{'<br>' + html.escape(t['note']) if t.get('note') else ''}</td></tr>"
         for gid, t in result.get("tests", {}).items()
     )
     return (
@@ -171,7 +172,7 @@ def generate_feedback(
                 text = _fallback_page(student, assignment, result)
                 if leaked_lines(text, hidden):  # a message quoting a hidden test: score only
                     text = _fallback_page(student, assignment, {**result, "tests": {
-                        k: {**t, "message": "withheld"} for k, t in result.get("tests", {}).items()}})
+                        k: {**t, "message": "withheld", "note": None} for k, t in result.get("tests", {}).items()}})
                 atomic_write_text(page, text)
             if log and (course.autograded_dir / student / assignment).is_dir():
                 log(f"{student}: the notebook page showed hidden-test code; "

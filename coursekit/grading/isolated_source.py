@@ -205,6 +205,22 @@ class Plan:
             self._reduced[cell.grade_id] = definitions_only(cell.student)
         return self._reduced[cell.grade_id][0]
 
+    def locked_imports(self) -> tuple[str, ...]:
+        """Modules the (trusted) setup and locked cells import at the top level, e.g. ``matplotlib.pyplot``."""
+        names: list[str] = []
+        for cell in self.cells:
+            if cell.kind not in ("setup", "locked"):
+                continue
+            try:
+                tree = ast.parse(python_source(cell.source))
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                found = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+                names += [n for n in found if n not in names]
+        return tuple(names)
+
     def api_names(self) -> list[str]:
         names: list[str] = []
         for cell in self.cells:

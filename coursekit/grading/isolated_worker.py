@@ -1,7 +1,9 @@
 """The student side of isolated grading: a plain-data wire format and the worker process.
 
-:mod:`coursekit.grading.isolated` starts one worker per graded test
-(``python -m coursekit.grading.isolated_worker``, wrapped in the sandbox). The
+:mod:`coursekit.grading.isolated` starts one worker per graded test: a fork of
+the submission's zygote (:mod:`coursekit.grading.isolated_zygote`), or a process
+of its own (``python -m coursekit.grading.isolated_worker``, wrapped in the
+sandbox; :class:`~coursekit.grading.isolated_channel.RemoteWorker`). The
 worker executes the student's function definitions (and, for the training tests,
 the student's training cell) in its own namespace and then only answers requests:
 *call this function with these arguments*, *send me these variables*. The hidden

@@ -18,6 +18,9 @@ class TestResult:
     score: float
     max_score: float
     message: str | None = None
+    #: When the notebook's own run of this test disagrees with the isolated score
+    #: (which counts): both facts and why (:func:`isolation_note`); else None.
+    note: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -86,7 +89,60 @@ class GradeResult:
         for gid, t in self.tests.items():
             if not t.passed:
                 lines.append(f"  {gid}: {t.score:g}/{t.max_score:g} {t.message or ''}".rstrip())
+            if t.note:
+                lines.append(f"  {gid}: {t.note}" if t.passed else f"    {t.note}")
         return "\n".join(lines)
+
+
+def _short(text: str | None, limit: int = 400) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def isolation_note(result: Any, notebook_passed: bool, notebook_message: str | None) -> str | None:
+    """What to tell the student when the notebook's run of a test disagrees with its isolated score.
+
+    Parameters
+    ----------
+    result : IsolatedResult
+        The isolated score (``points``, ``max_points``, ``message``, ``graded``, ``training``).
+    notebook_passed : bool
+        Whether the test cell passed in the notebook's own run (nbgrader's kernel).
+    notebook_message : str or None
+        The error the notebook's run showed for that cell.
+
+    Returns
+    -------
+    str or None
+        The isolated score (the one that counts), what the notebook showed, and why they
+        differ; ``None`` when both agree (and, when both failed, say the same).
+    """
+    passed = result.points >= result.max_points
+    score = f"{result.points:g} / {result.max_points:g} points, the score that counts"
+    graded = ", ".join(getattr(result, "graded", ()) or ()) or "answer"
+    training = bool(getattr(result, "training", False))
+    shown = _short(notebook_message) or "the cell did not pass"
+    if passed and not notebook_passed:
+        why = (f"the grader reran your cell {graded} with the reference solution for every function it "
+               "uses, so that a mistake in one of your functions costs only that function's points: see "
+               "which of your function tests failed" if training else
+               f"in isolation your {graded} ran with the reference solution for the other functions, so the "
+               "failure comes from one of those (see their tests) or from code outside your function "
+               "definitions, which the grader does not run")
+        return (f"Graded in isolation: passed ({score}). Your notebook's run of this cell failed: {shown}. "
+                f"Why they differ: {why}.")
+    if not passed and notebook_passed:
+        why = ("the notebook runs only the visible tests, and the hidden tests, run on the result of your "
+               "cell retrained with the reference functions, found the problem" if training else
+               "the notebook runs only the visible tests; the hidden tests, run on your function "
+               "definitions alone in a fresh process, found the mistake")
+        return (f"Graded in isolation: failed ({score}): {_short(result.message)}. Your notebook's run of "
+                f"this cell passed. Why they differ: {why}.")
+    if not passed and not notebook_passed and _short(notebook_message) and \
+            _short(notebook_message) not in _short(result.message):
+        return (f"Graded in isolation: failed ({score}): {_short(result.message)}. Your notebook's run of "
+                f"this cell failed too: {shown}.")
+    return None
 
 
 def submitted_sha(course: Course, assignment: str, student: str) -> str:

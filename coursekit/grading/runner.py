@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -132,15 +133,32 @@ def _sandbox_wrapper(run: Path, uid: int | None, limits: Mapping[str, Any]) -> C
     return sandboxed
 
 
-def _note_isolated_failures(path: Path, results: Mapping[str, Any]) -> None:
-    """Put the isolated runner's failure messages into the test cells (the feedback shows them)."""
+def _note_isolated_results(path: Path, results: Mapping[str, Any], seen: Mapping[str, Any]) -> dict[str, str]:
+    """Put the isolated scores into the test cells (the feedback shows them): the failure
+    messages, and first in the cell a note wherever the notebook's own run disagrees with
+    the isolated score (:func:`coursekit.grading.results.isolation_note`). Returns those notes."""
+    import html
+
     import nbformat
 
+    from coursekit.grading.results import isolation_note
+
     nb = nbformat.read(str(path), as_version=4)
+    notes: dict[str, str] = {}
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         res = results.get(gid)
-        if res is None or res.points >= res.max_points:
+        if res is None:
+            continue
+        shown = seen["scores"].get(gid)
+        note = isolation_note(res, shown is not None and shown >= res.max_points, seen["messages"].get(gid))
+        if note:
+            notes[gid] = note
+            cell.outputs.insert(0, nbformat.v4.new_output("display_data", data={
+                "text/plain": note,
+                "text/html": f"<div class='ck-isolated-note' style='border-left: 4px solid #0072B2; "
+                             f"padding: 4px 8px'><strong>{html.escape(note)}</strong></div>"}))
+        if res.points >= res.max_points:
             continue
         text = res.message or "the test failed"
         ename, _, evalue = text.partition(": ") if ": " in text else ("AssertionError", "", text)
@@ -149,7 +167,14 @@ def _note_isolated_failures(path: Path, results: Mapping[str, Any]) -> None:
         cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"]
         cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                                    traceback=[f"{ename}: {evalue}"]))
-    nbformat.write(nb, str(path))
+    # nbgrader leaves its output read-only (0444), which only root may write anyway
+    mode = stat.S_IMODE(path.stat().st_mode)
+    os.chmod(path, mode | stat.S_IWUSR)
+    try:
+        nbformat.write(nb, str(path))
+    finally:
+        os.chmod(path, mode)
+    return notes
 
 
 def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None | bool = True) -> dict[str, Any]:
@@ -168,7 +193,9 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
     -------
     dict
         ``status`` (``ok``, ``invalid``, ``failed``), ``reason``, ``grades`` (per notebook,
-        for :func:`coursekit.grading.writer.write_result`), ``messages``, ``notebooks``, ``seconds``.
+        for :func:`coursekit.grading.writer.write_result`), ``messages``, ``notebooks``, ``seconds``,
+        ``test_notes`` (grade id -> what to tell the student where the notebook's own run of a
+        test disagrees with its isolated score).
     """
     start = time.perf_counter()
     course = Course(task["course"], timeout=task.get("timeout"))
@@ -247,7 +274,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
                         out["messages"][gid] = r.message or "the test failed"
                     else:
                         out["messages"].pop(gid, None)
-                _note_isolated_failures(path, iso)
+                out.setdefault("test_notes", {}).update(_note_isolated_results(path, iso, seen))
         out["phases"]["isolated tests"] = time.perf_counter() - start - out["phases"]["notebook"]
         out["grades"] = grades
         if notes:

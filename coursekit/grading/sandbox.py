@@ -5,6 +5,7 @@ through :func:`wrap`, which returns the command line::
 
     bwrap --unshare-pid --unshare-ipc --unshare-uts --unshare-net --unshare-cgroup-try
           --die-with-parent --new-session --clearenv --proc /proc --dev /dev --tmpfs /tmp
+          [--unshare-user --disable-userns: as an ordinary user, bwrap 0.8+]
           --ro-bind <system folders, the Python environment, coursekit, data folders>
           --bind <the submission's scratch folder> /submission --chdir /submission
           --cap-drop ALL [--cap-add setuid/setgid/setpcap: as root, for setpriv only]
@@ -20,7 +21,7 @@ grader runs as root, the code runs as an unprivileged uid of its own (one per
 submission) with no capabilities and ``no_new_privs``: it cannot unmount or
 remount anything, and ``RLIMIT_NPROC`` (which root ignores) limits its
 processes. As an ordinary user, bubblewrap puts it in a user namespace without
-capabilities.
+capabilities, in which (bwrap 0.8+) it cannot create another one.
 
 The kernelspec's command is this file run as a script (standard library only,
 so a kernel starts fast): it copies the connection file next to the kernel's
@@ -142,10 +143,43 @@ def _probe() -> str | None:
         return f"bwrap could not be started: {exc}"
     if res.returncode != 0:
         why = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
-        return (f"bwrap cannot create the sandbox's namespaces here ({why}); in a container, "
-                "allow user namespaces (e.g. docker --security-opt seccomp=unconfined, or "
-                "run the grader on the host)")
+        return f"bwrap cannot create the sandbox's namespaces here ({why}); {namespace_hint(why)}"
     return None
+
+
+def namespace_hint(why: str) -> str:
+    """What to change, read from bwrap's own error line (its wording is bubblewrap 0.4-0.11's)."""
+    text = why.lower()
+    if "uid map" in text or "apparmor" in text:
+        # Ubuntu 23.10+: AppArmor lets an unprivileged process create the namespace, not map its uid
+        return ("AppArmor forbids unprivileged user namespaces here (Ubuntu 23.10 and later): allow "
+                "them for bwrap with an AppArmor profile, or set sysctl "
+                "kernel.apparmor_restrict_unprivileged_userns=0, or grade as root")
+    if "non-privileged user namespaces" in text or "no permissions to creat" in text:
+        return ("this Linux kernel does not allow unprivileged user namespaces: enable them "
+                "(Debian: sysctl kernel.unprivileged_userns_clone=1), or grade as root")
+    if "no space left" in text or "max_user_namespaces" in text:
+        return ("no user namespace may be created (sysctl user.max_user_namespaces is 0 or used up): "
+                "raise it, e.g. sysctl user.max_user_namespaces=15000, or grade as root")
+    return ("in a container, allow user namespaces (e.g. docker --security-opt seccomp=unconfined, or "
+            "run the grader on the host)")
+
+
+def bwrap_version() -> tuple[int, ...]:
+    """bubblewrap's version, e.g. ``(0, 8, 0)``; ``()`` when unknown (cached)."""
+    if "version" not in _PROBE:
+        try:
+            out = subprocess.run([shutil.which("bwrap") or "bwrap", "--version"], capture_output=True,
+                                 text=True, timeout=10).stdout
+            _PROBE["version"] = out.split()[-1] if out.split() else ""
+        except (OSError, subprocess.SubprocessError):
+            _PROBE["version"] = ""
+    parts = []
+    for part in (_PROBE["version"] or "").split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
 
 
 def namespace_available() -> bool:
@@ -219,6 +253,10 @@ def wrap(
     args = [shutil.which("bwrap") or "bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-net", "--unshare-cgroup-try", "--hostname", "sandbox",
             "--die-with-parent", "--new-session", "--clearenv"]
+    if os.geteuid() != 0 and bwrap_version() >= (0, 8):
+        # as a user, the code could make a nested user namespace with every capability in it (its
+        # mounts stay locked, but the kernel's attack surface grows): bwrap 0.8+ can forbid that
+        args += ["--unshare-user", "--disable-userns"]
     for key, value in sandbox_env(env).items():
         args += ["--setenv", key, value]
     for path in _SYSTEM_DIRS:

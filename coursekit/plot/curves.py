@@ -54,6 +54,17 @@ def pretty(name: str) -> str:
     return name.replace("_", " ")
 
 
+def integer_ticks(ax: Axes, steps: Sequence[Sequence[float]]) -> None:
+    """Whole-number x ticks when every step is a whole number (no "epoch 1.5"), even after one epoch.
+
+    (``MaxNLocator(integer=True)`` alone falls back to ticks like 0.96, 0.98, ... while
+    the view holds fewer than two integers, hence ``min_n_ticks=1``.)
+    """
+    xs = [np.asarray(s, dtype=float) for s in steps if len(s)]
+    if xs and all(np.all(v == np.round(v)) for v in xs):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def draw_metric_panel(
     ax: Axes, name: str, data: Mapping[str, Any], x: Mapping[str, Any], xlabel: str
 ) -> None:
@@ -66,9 +77,7 @@ def draw_metric_panel(
             if not show_markers:
                 kw.pop("marker")
             ax.plot(x[key], data[key], label=label, linewidth=2.0, markersize=4, **kw)
-    xs = [np.asarray(x[k]) for k in (name, f"val_{name}") if k in data and len(data[k])]
-    if xs and all(np.all(v == np.round(v)) for v in xs):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5"
+    integer_ticks(ax, [x[k] for k in (name, f"val_{name}") if k in data and len(data[k])])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(pretty(name))
     ax.set_title(pretty(name))

@@ -39,19 +39,6 @@ def _png(fig: Figure) -> Any:
     return Image(data=buf.getvalue(), format="png")
 
 
-def _integer_ticks(ax: Any, steps: list[list[float]]) -> None:
-    """Whole-number x ticks when every step is a whole number, even after one epoch.
-
-    (``MaxNLocator(integer=True)`` alone falls back to ticks like 0.96, 0.98, ... while
-    the view holds fewer than two integers.)
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    xs = [np.asarray(s, dtype=float) for s in steps if len(s)]
-    if xs and all(np.all(v == np.round(v)) for v in xs):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-
-
 class LivePlot:
     """Training curves that redraw in place while a model trains.
 
@@ -161,7 +148,6 @@ class LivePlot:
         axes = fig.subplots(1, n, squeeze=False)[0]
         for ax, name in zip(axes, groups, strict=True):
             draw_metric_panel(ax, name, self.values, self.steps, self.xlabel)
-            _integer_ticks(ax, [self.steps[k] for k in (name, f"val_{name}") if k in self.steps])
             if ax.get_lines():
                 last = [f"{who} {self.values[k][-1]:.4g}"
                         for k, who in ((name, "train"), (f"val_{name}", "val"))
