@@ -132,9 +132,24 @@ def _bench_clusters(args: argparse.Namespace, notebook: Path, pool_wall: float, 
               f"{ratio(spec, None):7.2f}x {first:>17s}")
     print("(medians over rounds; 'vs' = the other's wall / this one's, round by round; wall times include "
           "starting the cluster and one nbgrader import per worker)")
+    print(_scaling(walls, args.workers))
     print("\n".join(stats))
     _projection(max(statistics.median(per[s]) for s in args.cluster), stats)
     return 1 if bad else 0
+
+
+def _scaling(walls: dict[str | None, list[float]], workers: int) -> str:
+    """The throughput ratios, round by round (median): each cluster over the first cluster and over the pool."""
+    def name(spec: str | None) -> str:
+        return f"pool --workers {workers}" if spec is None else spec
+
+    def ratio(a: str | None, b: str | None) -> float:  # throughput(b) / throughput(a) = wall(a) / wall(b)
+        return statistics.median(wa / wb for wa, wb in zip(walls[a], walls[b], strict=True))
+
+    clusters = [s for s in walls if s is not None]
+    parts = [f"{name(s)} / {name(clusters[0])} = {ratio(clusters[0], s):.2f}x" for s in clusters[1:]]
+    parts += [f"{name(s)} / {name(None)} = {ratio(None, s):.2f}x" for s in clusters]
+    return "scaling (submissions per minute, median of per-round ratios): " + "; ".join(parts)
 
 
 def _projection(cost: float, stats: list[str]) -> None:

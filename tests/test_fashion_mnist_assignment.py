@@ -28,6 +28,7 @@ variants (must pass).
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,9 @@ from assignment_support import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "grading"))
+import fashion_hostile as FH  # noqa: E402
+
 ASSIGNMENT = "fashion_mnist_keras"
 SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 SPEC = ROOT / "solutions" / ASSIGNMENT / "SPEC.md"
@@ -112,6 +116,16 @@ EXPECTED_FAILURES: dict[str, dict[str, list[str]]] = {
 
 
 build_submission = _build_submission
+
+#: The kernel-level cheats of tests/fixtures/grading/fashion_hostile.py graded in the same batch (the
+#: input-transformer and displayhook cheats give no answer either, like ``do_execute_rewrite``: the
+#: isolated tests never read the kernel's outputs, so they add a kernel start each and prove nothing more).
+GRADED_CHEATS = ("do_execute_rewrite", "name_rebinding", "unrecorded_test_training")
+#: What the cheats that do some honest work keep (the rest fails): failed grade id -> words of its message.
+CHEAT_FAILURES: dict[str, dict[str, list[str]]] = {
+    "unrecorded_test_training": {gid: ["outside model.fit", "train_on_batch"]
+                                 for gid in ("test_no_test_training", *ACCURACY_TESTS)},
+}
 
 
 # ---------------------------------------------------------------------------
@@ -195,6 +209,10 @@ def graded(tmp_path_factory, grading_cache):
         path = subs / f"{name}.ipynb"
         nbformat.write(build_submission(release_nb, source_nb, replacements), path)
         notebooks[name] = path
+    for name in GRADED_CHEATS:
+        path = subs / f"{name}.ipynb"
+        nbformat.write(FH.CHEATS[name].build(release_nb, source_nb), path)
+        notebooks[name] = path
     start = time.perf_counter()
     results = autograde_notebooks(course, ASSIGNMENT, notebooks, workers=2, timeout=240)
     wall = time.perf_counter() - start
@@ -249,6 +267,25 @@ def test_faulty_submission_feedback_names_the_mistake(graded, name):
         message = r.tests[gid].message or ""
         missing = [w for w in words if w.lower() not in message.lower()]
         assert not missing, f"{name}: {gid} message lacks {missing}: {message}"
+
+
+@pytest.mark.parametrize("name", GRADED_CHEATS)
+def test_kernel_cheat_scores_no_more_than_allowed(graded, name):
+    """Issue 11, section 3: nothing done inside the kernel (hooks, rebound names, training outside
+    model.fit) changes the points; the isolated tests decide them."""
+    r = graded["results"][name]
+    cheat = FH.CHEATS[name]
+    assert r.score <= cheat.allowed, f"{name} ({cheat.why}): {r}"
+    expected = CHEAT_FAILURES.get(name)
+    if expected is None:
+        assert r.score == 0, str(r)
+        return
+    assert sorted(r.failed) == sorted(expected), str(r)
+    points = _test_points(_source_nb())
+    assert r.score == r.max_score - sum(points[g] for g in expected) == cheat.allowed
+    for gid, words in expected.items():
+        message = r.tests[gid].message or ""
+        assert all(w.lower() in message.lower() for w in words), f"{name}: {gid}: {message}"
 
 
 # ---------------------------------------------------------------------------

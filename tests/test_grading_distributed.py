@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -322,3 +323,52 @@ def test_a_task_carries_the_course_and_no_other_student(released: Path, tmp_path
                 "nbgrader_config.py"):
         assert (rebuilt.root / rel).read_bytes() == (root / rel).read_bytes(), rel
     assert rebuilt.students("tiny") == ["alice"] and Path(got["snapshot"]).is_file()
+
+
+def test_the_client_shows_done_failed_and_eta_and_the_dashboard_link(
+        released: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The progress bar and the log of :func:`run_cluster`, with Dask's side stood in for (nothing graded)."""
+    import contextlib
+
+    from coursekit.grading import distributed as D
+
+    class FakeClient:
+        dashboard_link = "http://scheduler.example:8787/status"
+
+        def wait_for_workers(self, n: int) -> None:
+            pass
+
+        def run_on_scheduler(self, fn: Any, n: int) -> int:
+            return 3
+
+    class FakeDispatch:  # what Dispatch yields: (task, result, round trip)
+        sent, packing = 2000, 0.02
+
+        def __init__(self, client: Any, fn: Any, pack: Any, tasks: list[dict[str, Any]], **_: Any) -> None:
+            self.tasks = tasks
+
+        def results(self) -> Any:
+            for t, status in zip(self.tasks, ("ok", "failed"), strict=True):
+                time.sleep(0.2)
+                yield t, {"student": t["student"], "status": status, "seconds": 1.0, "host": "node1",
+                          "worker": "tcp://node1:1", "messages": {},
+                          "reason": None if status == "ok" else "killed its grading worker twice"}, 1.5
+
+        def cancel(self) -> None:
+            pass
+
+    monkeypatch.setattr(D, "open_cluster", lambda spec, log=None: contextlib.nullcontext(FakeClient()))
+    monkeypatch.setattr(D, "Dispatch", FakeDispatch)
+    monkeypatch.setattr(D, "gradebook_template", lambda snap, dest: dest)
+    tasks = [{"course": str(released), "assignment": "tiny", "student": s, "timeout": TIMEOUT,
+              "snapshot": "unused.db", "limits": {}, "isolation": "none"} for s in ("s1", "s2")]
+    lines: list[str] = []
+    got = D.run_cluster(tasks, "local:2", WALL, lines.append, progress=True)
+    err = capsys.readouterr().err
+    assert sorted(got) == ["s1", "s2"]
+    assert "Dask dashboard: http://scheduler.example:8787/status" in lines[0], lines
+    assert any(line.startswith("[2/2] graded s2") and "twice" in line for line in lines), lines
+    assert any(line.startswith("cluster batch: 2 submission(s)") for line in lines), lines
+    # tqdm: done/total, elapsed<remaining (the ETA), and the done/failed counts
+    assert "2/2" in err and "done=2" in err and "failed=1" in err, err
+    assert re.search(r"\d\d:\d\d<\d\d:\d\d", err), err

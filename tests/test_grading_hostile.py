@@ -125,8 +125,7 @@ def test_no_attack_gains_a_point(batch: dict[str, Any], name: str) -> None:
 def test_sandbox_probes_were_all_refused(batch: dict[str, Any]) -> None:
     res = batch["results"]
     mount = _printed(res["mount_escape"])
-    assert mount.count(f"{H.PROBE_MARK} umount2") == 5 and " 0 Success" not in mount, mount
-    assert f"{H.PROBE_MARK} remount -1" in mount and f"{H.PROBE_MARK} found 0" in mount, mount
+    assert H.mount_escape_problems(mount) == [], mount
     net = _printed(res["network"])
     assert net.count(f"{H.PROBE_MARK} blocked") == 3 and "connected" not in net, net
     fork = _printed(res["fork_bomb"])
@@ -134,6 +133,36 @@ def test_sandbox_probes_were_all_refused(batch: dict[str, Any]) -> None:
     assert int(fork.split("refused after")[1].split()[0]) < NPROC
     wrote = _printed(res["write_elsewhere"])
     assert f"{H.PROBE_MARK} wrote" not in wrote and f"{H.PROBE_MARK} refused" in wrote, wrote
+
+
+def test_the_mount_check_reports_an_escape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The attack's own code, run here (no sandbox) against a libc whose calls all succeed
+    and a course folder that is visible: the check must name every escape."""
+    import ctypes
+
+    course = tmp_path / "course"
+    (course / "solutions" / "tiny").mkdir(parents=True)
+    (course / "gradebook.db").write_text("")
+    (course / "solutions" / "tiny" / "tiny.ipynb").write_text("{}")
+
+    class Succeeds:  # every mount call returns 0; errno keeps a stale error, as a real success does
+        def __init__(self, *_: Any, **__: Any) -> None:
+            ctypes.set_errno(1)
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *args: 0
+
+    monkeypatch.setattr(ctypes, "CDLL", Succeeds)
+    exec(H.mount_escape_source(str(course)), {})
+    escaped = capsys.readouterr().out
+    problems = H.mount_escape_problems(escaped)
+    assert len([p for p in problems if p.endswith("succeeded (rc 0)")]) == len(H.MOUNT_TARGETS) + 2, problems
+    assert any("visible" in p for p in problems) and any("found" in p for p in problems), problems
+    refused = escaped.replace("rc 0 errno 0", "rc -1 errno 1").replace("visible True", "visible False")
+    assert H.mount_escape_problems(refused.replace("found 2", "found 0")) == []
+    assert H.mount_escape_problems(refused) == ["gradebooks or solutions were found (or the search did not run)"]
+    assert "no result printed" in H.mount_escape_problems(refused.split("PROBE remount")[0])[0]
 
 
 def test_nothing_was_written_outside_the_sandbox(batch: dict[str, Any]) -> None:

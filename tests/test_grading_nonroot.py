@@ -30,6 +30,8 @@ Without unprivileged user namespaces the grader must refuse with a clear
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -52,6 +54,7 @@ import submissions as S  # noqa: E402
 
 from coursekit.grading import sandbox  # noqa: E402
 
+pytestmark = pytest.mark.timeout(1800)  # the batch may first wait for another suite's (see _one_nobody_batch)
 GRADER_UID = 65534  # nobody
 TIMEOUT = 10  # per cell
 WALL = 75  # per submission
@@ -231,6 +234,28 @@ def _pids_of(uid: int) -> set[int]:
     return {int(p) for u, p in (line.split() for line in out.splitlines()) if int(u) == uid}
 
 
+@contextlib.contextmanager
+def _one_nobody_batch():
+    """Hold a machine-wide lock while this module's batch runs as ``nobody``.
+
+    Every checkout's suite grades as the same uid 65534, and the uid is the only thing that
+    tells its processes apart: a second suite running at the same time (two fresh clones on one
+    machine) would show up in ``left_running`` and share the uid's ``RLIMIT_NPROC`` count with
+    this batch's honest submission (during its fork bomb). The lock is a file in ``/tmp`` (not
+    ``$TMPDIR``, which each suite may set differently); it is released when this process exits.
+    """
+    path = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), "coursekit-nonroot-batch.lock")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # made by another user (a sticky /tmp refuses O_CREAT on it): reading is enough
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 @pytest.fixture(scope="module")
 def batch() -> dict[str, Any]:
     if os.geteuid() == 0 and not (shutil.which("setpriv") and shutil.which("unshare")):
@@ -238,6 +263,11 @@ def batch() -> dict[str, Any]:
     if shutil.which("bwrap") is None:
         pytest.skip("bubblewrap is not installed")
     uid = GRADER_UID if os.geteuid() == 0 else os.geteuid()
+    with _one_nobody_batch():
+        return _graded_batch(uid)
+
+
+def _graded_batch(uid: int) -> dict[str, Any]:
     before = _pids_of(uid)
     work = Path(tempfile.mkdtemp(prefix="ck-nonroot-"))
     os.chmod(work, 0o755)

@@ -1,12 +1,14 @@
 """``coursekit.grading.isolated_keras``: a model enters the grading process only as checked ``.keras`` bytes.
 
-The building block for grading ``fashion_mnist_keras`` in isolation (issue 11;
-not wired into the grading path yet): an archive must hold exactly the
+How ``fashion_mnist_keras`` is graded in isolation (issue 11,
+:mod:`coursekit.grading.isolated_keras_grade`): an archive must hold exactly the
 members Keras writes, only built-in layers of an allowlist (no ``Lambda``, no
 layer that reads files), no registered custom objects, within size and
-zip-bomb limits, and is then loaded with ``safe_mode=True``. The kernel-level
-cheats that still score on that assignment are graded, as ``xfail(strict=True)``,
-in the batch of ``tests/test_fashion_mnist_assignment.py``.
+zip-bomb limits, and is then loaded with ``safe_mode=True``. The training
+worker's data folder (:mod:`coursekit.grading.isolated_keras_data`) holds
+stand-ins instead of the test images, and its sandbox sees that folder where the
+real one was. The assignment's honest, faulty and hostile submissions are graded
+with the real pipeline in ``tests/test_fashion_mnist_assignment.py``.
 """
 
 from __future__ import annotations
@@ -115,3 +117,104 @@ def test_a_real_model_round_trips_and_a_real_lambda_model_is_refused(tmp_path: P
                                keras.layers.Lambda(lambda t: t * 0.0), keras.layers.Dense(3)], name="sneaky")
     with pytest.raises(UntrustedModelError, match="not one of the layers"):
         load_untrusted_model(saved(sneaky))
+
+
+def _image_keys() -> Any:
+    """The fingerprint function of the assignment's set-up cell (``_ck_image_keys``), as written there."""
+    import ast
+    import hashlib
+
+    import nbformat
+    import numpy as np
+
+    root = Path(__file__).resolve().parent.parent
+    nb = nbformat.read(root / "solutions" / "fashion_mnist_keras" / "fashion_mnist_keras.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    tree = ast.parse(setup.source.replace("%pip", "pass  # %pip"))
+    func = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_ck_image_keys")
+    ns: dict[str, Any] = {"np": np, "_ck_hashlib": hashlib}
+    exec(compile(ast.unparse(func), "_ck_image_keys", "exec"), ns)
+    return ns["_ck_image_keys"]
+
+
+def test_stand_in_test_images_are_no_training_image_and_load_as_a_data_folder(tmp_path: Path) -> None:
+    import numpy as np
+
+    from coursekit.data import load_fashion_mnist
+    from coursekit.grading.isolated_keras_data import stand_in_test_split, write_data_folder
+
+    keys = _image_keys()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    x[1] = 255 - x[0, ::-1, :]  # the stand-ins of images 0 and 1 would be training images 1 and 0: both skipped
+    y = np.arange(30) % 10
+    fake_x, fake_y = stand_in_test_split(x, y, 12, keys)
+    assert fake_x.shape == (12, 28, 28) and fake_x.dtype == np.uint8 and fake_y.shape == (12,)
+    assert not keys(fake_x) & keys(x)
+    assert np.array_equal(fake_x[0], 255 - x[2, ::-1, :]) and fake_y[0] == y[2]
+    with pytest.raises(ValueError, match=r"shape \(n, h, w\)"):
+        stand_in_test_split(x.reshape(30, -1), y, 12, keys)
+    folder = write_data_folder(tmp_path / "fashion", (x, y), (fake_x, fake_y))
+    with pytest.warns(UserWarning):
+        data = load_fashion_mnist(path=folder, download=False)
+    (x_tr, y_tr), (x_te, y_te) = data
+    assert np.array_equal(x_tr, x) and np.array_equal(y_tr, y)
+    assert np.array_equal(x_te, fake_x) and np.array_equal(y_te, fake_y) and data.is_sample
+
+
+def test_the_training_worker_sandbox_sees_the_stand_in_folder_instead_of_the_real_one(tmp_path: Path) -> None:
+    import os
+
+    from coursekit.grading.isolated_keras_data import DATA_ENV, hiding_test_data
+
+    folder = tmp_path / "stand-in"
+    argv = ["/usr/bin/bwrap", "--clearenv", "--setenv", DATA_ENV, "/data/real", "--ro-bind", "/data/real",
+            "/data/real", "--cap-drop", "ALL", "--", "python"]
+    out = hiding_test_data(lambda a: argv + a, folder, "/data/real")(["-c", "1"])
+    at = out.index("--cap-drop")
+    assert out[at - 6:at] == ["--setenv", DATA_ENV, os.path.realpath("/data/real"), "--ro-bind", str(folder),
+                              os.path.realpath("/data/real")]
+    assert out.index("--clearenv") < at - 6 and out[-2:] == ["-c", "1"]
+    plain = hiding_test_data(lambda a: a, folder, None)(["python", "-c", "1"])
+    assert plain == ["env", f"{DATA_ENV}={folder}", "python", "-c", "1"]
+
+
+def test_in_the_real_sandbox_the_worker_loads_the_stand_ins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+
+    from coursekit.grading import sandbox
+    from coursekit.grading.isolated_keras_data import DATA_ENV, hiding_test_data, write_data_folder
+
+    if not sandbox.namespace_available():
+        pytest.skip(f"bubblewrap cannot run here: {sandbox.bwrap_problem()}")
+    x = np.random.default_rng(1).integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    y = np.arange(6) % 10
+    stand_ins = (255 - x[:2, ::-1, :]).astype(np.uint8)
+    base = Path(tempfile.mkdtemp(dir="/var/tmp"))  # outside /tmp, which the sandbox replaces anyway
+    try:
+        os.chmod(base, 0o755)
+        real = write_data_folder(base / "real", (x[:4], y[:4]), (x[4:], y[4:]))
+        stand_in = write_data_folder(base / "stand-in", (x[:4], y[:4]), (stand_ins, y[:2]))
+        monkeypatch.setenv(DATA_ENV, str(real))
+        script = ("import warnings, hashlib; warnings.simplefilter('ignore'); from coursekit.data import "
+                  "load_fashion_mnist as f; print(hashlib.sha256(f(download=False)[1][0].tobytes()).hexdigest())")
+
+        def seen(wrap: Any) -> str:
+            done = subprocess.run(wrap([sys.executable, "-c", script]), capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr[-2000:]
+            return done.stdout.strip()
+
+        def plain(argv: list[str]) -> list[str]:
+            return sandbox.wrap(argv, workdir=None, limits=False)
+
+        assert seen(plain) == hashlib.sha256(x[4:].tobytes()).hexdigest()  # the real test images
+        assert seen(hiding_test_data(plain, stand_in, str(real))) == hashlib.sha256(stand_ins.tobytes()).hexdigest()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

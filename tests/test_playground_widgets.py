@@ -77,8 +77,11 @@ def test_play_ticks_train_and_the_picture_changes(ui):
     _tick(ui, 3)
     assert ui.pg.step_count >= 3
     assert ui.image.value != first
-    # a tick arriving right after the last one (queued while training) is skipped
+    # a tick arriving right after the last one (queued while training) is skipped; "right
+    # after" is 0.3 intervals: a 60 s interval makes it hold even if the process is
+    # descheduled between the two lines below on a loaded machine (0.03 s at the default 100 ms)
     steps = ui.pg.step_count
+    ui.play.interval = 60_000
     ui._last_tick_end = time.monotonic()
     ui.play.value += 1
     assert ui.pg.step_count == steps

@@ -174,7 +174,7 @@ def autograde(
 
     from coursekit.grading.pool import run_pool
     from coursekit.grading.scan import scan_submission
-    from coursekit.grading.writer import read_grades, snapshot, write_result
+    from coursekit.grading.writer import GradebookWriter, snapshot
 
     spec = install_kernelspec(course.work_dir, memory=memory, nproc=nproc, fsize=fsize,
                               isolate=isolate is not False)
@@ -200,9 +200,9 @@ def autograde(
         sha = shas[student]
         if r["status"] == "failed":
             shutil.rmtree(course.autograded_dir / student / assignment, ignore_errors=True)
-        # the single writer: this process alone records grades
-        write_result(course, assignment, student, r.get("grades") if r["status"] == "ok" else None)
-        score, max_score, tests = read_grades(course, assignment, student)
+        # the single writer: this process alone records grades, one transaction per submission
+        writer.write(student, r.get("grades") if r["status"] == "ok" else None)
+        score, max_score, tests = writer.read(student)
         for gid, t in tests.items():
             t.note = r.get("test_notes", {}).get(gid)  # the notebook's run disagreed with the isolated score
             if not t.passed:
@@ -226,18 +226,21 @@ def autograde(
         atomic_write_json(course.report_path(assignment, student), result.to_dict())
         results[student] = result
 
-    try:
-        if cluster is None:
-            raw = run_pool(tasks, workers, limit, log)
-        else:
-            from coursekit.grading.distributed import run_cluster
+    # one gradebook session for the whole batch; each submission is committed (and its
+    # report written) as it is recorded, so a crash later loses none of them
+    with GradebookWriter(course, assignment) as writer:
+        try:
+            if cluster is None:
+                raw = run_pool(tasks, workers, limit, log, on_result=record)
+            else:
+                from coursekit.grading.distributed import run_cluster
 
-            raw = run_cluster(tasks, cluster, limit, log, on_result=record)
-    finally:
-        snap.unlink(missing_ok=True)
-    for student, _ in todo:
-        if student not in results:
-            record(student, raw[student])
+                raw = run_cluster(tasks, cluster, limit, log, on_result=record)
+        finally:
+            snap.unlink(missing_ok=True)
+        for student, _ in todo:
+            if student not in results:
+                record(student, raw[student])
     return {s: results[s] for s in wanted}
 
 

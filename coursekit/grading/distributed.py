@@ -16,7 +16,9 @@ next submission (one at a time per process) and counts each submission's deaths.
   Python environment (coursekit, nbgrader, bubblewrap), not the course folder.
 - **The single writer:** the client alone writes the autograded notebooks, the
   gradebook, the reports and the feedback (``on_result`` is called as each
-  result arrives, so a re-run grades only what is missing).
+  result arrives; autograde records it there through one
+  :class:`coursekit.grading.writer.GradebookWriter` for the batch, one
+  transaction per submission, so a re-run grades only what is missing).
 - **Worker loss** (:class:`coursekit.grading.dask_dispatch.Dispatch`): each
   task is pinned to a worker process that holds no other task of the batch, so
   a worker's death is charged to the one submission it was grading, never to one

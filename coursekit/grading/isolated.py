@@ -1,6 +1,7 @@
 """Grade each test of a submission so that nothing inside the student's kernel can change the score.
 
 ``grade_isolated(source_notebook, submitted_notebook, wrap=..., timeout=...)``
+(:mod:`coursekit.grading.isolated_grade`, the entry point; this module holds the numpy path)
 returns ``{grade_id: IsolatedResult}`` for every autograded test cell. It does
 not use the notebook's outputs at all. For each test cell:
 
@@ -67,8 +68,9 @@ strong as ``wrap`` (see docs/instructor.md). Without the sandbox (tests,
 ``--no-isolation``) the zygote kills the processes of each test but deletes no file.
 
 Only source notebooks whose metadata has ``coursekit.isolated_grading = true``
-are graded this way (backprop, optimizers_regularization); for others the
-result is empty and nbgrader's score stands.
+are graded this way (backprop, optimizers_regularization; fashion_mnist_keras, whose
+locked cells import Keras, by :mod:`coursekit.grading.isolated_keras_grade`); for
+others the result is empty and nbgrader's score stands.
 """
 
 from __future__ import annotations
@@ -81,15 +83,12 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from coursekit.grading.isolated_channel import Abort as _Abort, ForkServer, RemoteWorker
-from coursekit.grading.isolated_source import Plan, TestSpec, plan_for
+from coursekit.grading.isolated_source import Plan, TestSpec
 
-__all__ = ["ForkServer", "IsolatedResult", "LocalWorker", "RemoteWorker", "grade_isolated", "grade_plan"]
+__all__ = ["ForkServer", "IsolatedResult", "LocalWorker", "RemoteWorker", "ZYGOTE_START_LIMIT", "grade_plan"]
 
 
 @dataclass
@@ -110,8 +109,8 @@ class IsolatedResult:
         return self.points >= self.max_points
 
 
-def _identity(argv: list[str]) -> list[str]:
-    return argv
+#: Seconds the submission's zygote may take to start (it imports numpy, IPython and coursekit).
+ZYGOTE_START_LIMIT = 60.0
 
 
 class LocalWorker:
@@ -209,42 +208,6 @@ def run_test(plan: Plan, spec: TestSpec, worker: Any, timeout: float) -> Isolate
         worker.close()
     return IsolatedResult(spec.grade_id, spec.points, spec.points, "", time.perf_counter() - start,
                           tuple(spec.graded), spec.training)
-
-
-def grade_isolated(source_notebook: Path, submitted_notebook: Path, *,
-                   wrap: Callable[[list[str]], list[str]] = _identity,
-                   timeout: float = 120.0) -> dict[str, IsolatedResult]:
-    """Grade every autograded test of a submission in isolation (see the module docstring).
-
-    Parameters
-    ----------
-    source_notebook : Path
-        The assignment's source notebook in ``solutions/`` (hidden tests, reference).
-    submitted_notebook : Path
-        The student's notebook (its outputs are ignored; only its answer cells are read).
-    wrap : callable
-        ``wrap(argv) -> argv`` that runs ``argv`` inside the grading sandbox; identity by default.
-    timeout : float
-        Seconds each test may take in all (worker start, student code and test).
-
-    Returns
-    -------
-    dict
-        ``grade_id -> IsolatedResult``; empty when the source notebook does not opt in
-        (metadata ``coursekit.isolated_grading``).
-    """
-    if timeout <= 0:
-        raise ValueError(f"grade_isolated: timeout must be positive, got {timeout}")
-    source = nbformat.read(str(source_notebook), as_version=4)
-    if not source.metadata.get("coursekit", {}).get("isolated_grading"):
-        return {}
-    try:
-        submitted = nbformat.read(str(submitted_notebook), as_version=4)
-    except Exception:  # noqa: BLE001 - an unreadable submission has no answers
-        submitted = None
-    plan = plan_for(source, submitted)
-    with ForkServer(wrap, start_limit=timeout, preload=plan.locked_imports()) as server:
-        return grade_plan(plan, server, timeout)
 
 
 def grade_plan(plan: Plan, new_worker: Callable[[], Any], timeout: float,

@@ -3,7 +3,7 @@
 A *worker* holds one test's student code (see :mod:`coursekit.grading.isolated_worker`)
 and answers requests over a private pipe or socket. Two ways to get one:
 
-- :class:`ForkServer` (the default of :func:`coursekit.grading.isolated.grade_isolated`):
+- :class:`ForkServer` (the default of :func:`coursekit.grading.isolated_grade.grade_isolated`):
   one sandbox per submission runs the zygote (:mod:`coursekit.grading.isolated_zygote`),
   which imports numpy and coursekit once; each test's worker is a fresh fork of it,
   talking over a socket pair made here for that test alone. When the test ends the

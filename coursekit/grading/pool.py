@@ -96,11 +96,13 @@ class _Worker:
 
 
 def run_pool(tasks: list[dict[str, Any]], workers: int, wall_limit: float,
-             log: Callable[[str], None] | None) -> dict[str, dict[str, Any]]:
+             log: Callable[[str], None] | None, *,
+             on_result: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Grade ``tasks`` with ``workers`` processes; return student -> the runner's result.
 
     Every task gets a result, with a reason when its worker died or ran past
-    ``wall_limit`` seconds.
+    ``wall_limit`` seconds. ``on_result(student, result)`` is called in this
+    process as each result arrives (the single writer records it there).
     """
     ctx = multiprocessing.get_context("spawn")
     pending = list(tasks)
@@ -156,6 +158,8 @@ def run_pool(tasks: list[dict[str, Any]], workers: int, wall_limit: float,
                     if log:
                         log(f"[{len(results)}/{total}] graded {student} in {result['seconds']:.1f} s"
                             + (f" ({result['reason']})" if result.get("reason") else ""))
+                    if on_result:
+                        on_result(student, result)
     finally:
         for w in pool:
             if w.proc.is_alive():

@@ -118,7 +118,7 @@ def _opted_in(path: Path) -> bool:
 
 def _load_isolated() -> IsolatedGrader | None:
     try:
-        from coursekit.grading.isolated import grade_isolated
+        from coursekit.grading.isolated_grade import grade_isolated
     except ImportError:
         return None
     return grade_isolated
@@ -186,7 +186,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
         ``course``, ``assignment``, ``student``, ``timeout``, ``kernel_name``,
         ``jupyter_path``, ``snapshot`` (the gradebook copy), ``uid``, ``limits``, ``isolation``.
     isolated : callable, bool
-        The isolated test runner (``True``: :func:`coursekit.grading.isolated.grade_isolated`
+        The isolated test runner (``True``: :func:`coursekit.grading.isolated_grade.grade_isolated`
         when importable; ``False``/``None``: none).
 
     Returns
