@@ -359,3 +359,50 @@ def test_exported_functions_stay_callable_after_importing_every_submodule() -> N
     for name in ("release", "collect", "autograde", "autograde_notebooks", "make_course_copy",
                  "generate_feedback", "export_grades", "summarize", "validate"):
         assert callable(getattr(grading, name)), name
+
+
+_LAUNCHER = """
+import sys, time
+from coursekit.grading.sandbox import die_with_parent
+parent, flag, delay = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+time.sleep(delay)            # still starting (python start-up, set-up) when the worker dies
+die_with_parent(parent)
+open(flag + ".armed", "w").close()
+time.sleep(3)
+open(flag + ".survived", "w").close()
+"""
+_WORKER = """
+import os, subprocess, sys, time
+flag, delay = sys.argv[1], sys.argv[2]
+subprocess.Popen([sys.executable, "-c", sys.argv[3], str(os.getpid()), flag, delay],
+                 stderr=open(flag + ".err", "w"))
+if float(delay) == 0:        # wait until the launcher is armed, then die
+    while not os.path.exists(flag + ".armed"):
+        time.sleep(0.05)
+os._exit(0)                  # a worker killed mid-task: no clean-up runs
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+@pytest.mark.parametrize("delay", [1.0, 0.0], ids=["worker-died-before-the-launcher-armed", "worker-died-after"])
+def test_kernel_launcher_never_outlives_its_grading_worker(tmp_path: Path, delay: float) -> None:
+    """A grading kernel must not survive a worker that died while (or after) starting it.
+
+    bwrap's --die-with-parent covers only the time after bwrap started; a Dask worker killed
+    while sandbox.py was still starting left an orphaned kernel running (seen on a loaded
+    machine), so the launcher arms PR_SET_PDEATHSIG itself and exits if the worker is gone.
+    """
+    import time
+
+    flag = str(tmp_path / "launcher")
+    subprocess.run([sys.executable, "-c", _WORKER, flag, str(delay), _LAUNCHER], check=True, timeout=120)
+    deadline = time.monotonic() + 60
+    if delay:  # the worker was gone before the launcher armed: it must exit at once, saying why
+        while time.monotonic() < deadline and "is gone" not in Path(flag + ".err").read_text():
+            time.sleep(0.1)
+        assert "is gone" in Path(flag + ".err").read_text()
+        assert not os.path.exists(flag + ".armed")
+    else:  # armed, then the worker died: the launcher gets SIGKILL before it can go on
+        time.sleep(5)
+        assert os.path.exists(flag + ".armed")
+    assert not os.path.exists(flag + ".survived")

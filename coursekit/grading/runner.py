@@ -221,6 +221,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
         shutil.copy2(task["snapshot"], private)
         os.environ.update(JUPYTER_RUNTIME_DIR=str(run), COURSEKIT_SANDBOX_RUN=str(run),
                           COURSEKIT_SANDBOX_UID=str(task.get("uid") or ""),
+                          COURSEKIT_SANDBOX_PARENT=str(os.getpid()),
                           JUPYTER_PATH=task["jupyter_path"])
         sanitize = list(course.config().Autograde.sanitize_preprocessors)
         if opted and opted == set(sources):

@@ -60,7 +60,7 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
 _PASS_ENV = ("LANG", "LC_ALL", "TZ", "PYTHONHASHSEED", "NBGRADER_EXECUTION",
              "PYDEVD_DISABLE_FILE_VALIDATION")
 _PASS_PREFIXES = ("COURSEKIT_", "KERAS_")
-_NOT_PASSED = ("COURSEKIT_SANDBOX_RUN", "COURSEKIT_SANDBOX_UID")
+_NOT_PASSED = ("COURSEKIT_SANDBOX_RUN", "COURSEKIT_SANDBOX_UID", "COURSEKIT_SANDBOX_PARENT")
 
 #: Set in every grading kernel. One BLAS thread per kernel: with two workers on
 #: two cores, multi-threaded OpenBLAS oversubscribes the CPU (a 5 s training cell
@@ -389,6 +389,23 @@ def describe_exit(status_file: str | os.PathLike[str]) -> str | None:
 # the launcher: the kernelspec's command, run by jupyter_client outside the sandbox
 
 
+def die_with_parent(parent: int) -> None:
+    """Be killed when the grading worker ``parent`` dies; exit now if it already has.
+
+    bwrap's ``--die-with-parent`` starts only once bwrap runs: a worker killed while this
+    launcher was still starting (a Dask worker killed mid-task, under load) left its
+    kernel running for good, orphaned. ``PR_SET_PDEATHSIG`` survives the exec into bwrap.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no prctl (not Linux): there is no bwrap either
+        return
+    if os.getppid() != parent:
+        sys.exit(f"the grading worker (pid {parent}) that started this kernel is gone")
+
+
 def main(argv: list[str] | None = None) -> None:
     """``sandbox.py CONFIG.json CONNECTION_FILE``: start ipykernel inside the sandbox.
 
@@ -398,6 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2:
         sys.exit("usage: sandbox.py CONFIG.json CONNECTION_FILE")
+    die_with_parent(int(os.environ.get("COURSEKIT_SANDBOX_PARENT") or os.getppid()))
     config = json.loads(Path(argv[0]).read_text())
     conn = Path(argv[1])
     run = Path(os.environ.get("COURSEKIT_SANDBOX_RUN") or conn.parent)
