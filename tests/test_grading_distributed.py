@@ -6,8 +6,8 @@ assignment; the local pool grades the same ones (both from copies of one
 released course). While the cluster grades, a watcher plays a submission that
 kills its worker: it kills the worker grading ``doomed`` each time it sees it
 there (twice), and the worker grading one other submission once. Honest
-submissions are waiting all the while; each must get the pool's score with no
-reason, the killed-once one graded elsewhere, ``doomed`` 0 with the reason,
+submissions are queued in the same batch (graded before, between or after the
+kills, as Dask schedules them); each must get the pool's score with no reason, the killed-once one graded elsewhere, ``doomed`` 0 with the reason,
 and no killed worker may have held any task but the one it was killed for.
 Then the LocalCluster's own workers are retired and a worker started in a
 mount namespace where the course folder is an empty tmpfs grades the
@@ -90,14 +90,13 @@ def _student(key: str) -> str:
 class Killer(threading.Thread):
     """Kills the worker process that grades a student, ``plan[student]`` times.
 
-    ``kills`` holds ``(student, worker, students that worker held)`` per kill, ``times`` when.
+    ``kills`` holds ``(student, worker, students that worker held)`` per kill.
     """
 
     def __init__(self, client: Any, plan: dict[str, int]) -> None:
         super().__init__(daemon=True)
         self.client, self.plan = client, dict(plan)
         self.kills: list[tuple[str, str, list[str]]] = []
-        self.times: list[float] = []
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -123,7 +122,6 @@ class Killer(threading.Thread):
                         continue
                     self.plan[student] -= 1
                     self.kills.append((student, addr, [_student(str(k)) for k in keys]))
-                    self.times.append(time.monotonic())
             time.sleep(0.3)
 
 
@@ -157,22 +155,15 @@ def cluster(released: Path, local_cluster: Any, tmp_path_factory: pytest.TempPat
     root, release = _course(released, tmp)
     paths = _write(tmp / "subs", release, {**BATCH, DOOMED: S.correct, **HONEST}, root)
     lines: list[str] = []
-    graded_at: dict[str, float] = {}
-
-    def log(line: str) -> None:
-        lines.append(line)
-        if line.startswith("[") and " graded " in line:
-            graded_at[line.split()[2]] = time.monotonic()
 
     killer = Killer(client, {KILLED_ONCE: 1, DOOMED: 2})
     killer.start()
     try:
-        results = autograde_notebooks(root, "tiny", paths, cluster=client, log=log, **LIMITS)
+        results = autograde_notebooks(root, "tiny", paths, cluster=client, log=lines.append, **LIMITS)
     finally:
         killer.done.set()
         killer.join(10)
-    return {"root": root, "results": results, "kills": killer.kills, "log": lines,
-            "kill_times": killer.times, "graded_at": graded_at}
+    return {"root": root, "results": results, "kills": killer.kills, "log": lines}
 
 
 @needs_bwrap
@@ -217,9 +208,10 @@ def test_a_submission_that_kills_its_worker_twice_scores_0_and_only_it(cluster: 
     r = cluster["results"][DOOMED]
     assert (r.score, r.max_score) == (0.0, 5.0), str(r)
     assert r.reason and "killed its grading worker twice" in r.reason, str(r)
-    # honest submissions were waiting for a worker while doomed killed both of its workers
-    last_kill = max(t for (s, _, _), t in zip(kills, cluster["kill_times"], strict=True) if s == DOOMED)
-    assert all(cluster["graded_at"][name] > last_kill for name in HONEST), cluster["log"]
+    # No assertion on *when* the honest submissions were graded relative to the kills: that is
+    # Dask's scheduling and the grader's speed (a faster runner graded ref_b before doomed's second
+    # kill). What must hold whatever the order: nothing against them, and no killed worker held them.
+    assert not any(name in held for _, _, held in kills for name in HONEST), kills
     for name in ("ref", *HONEST):  # honest: full marks, nothing against them
         h = cluster["results"][name]
         assert (h.score, h.max_score, h.reason, h.flags) == (5.0, 5.0, None, []), str(h)

@@ -5,8 +5,9 @@ converter with the sandbox kernel against a *private copy* of the gradebook,
 scores every test cell by what was observed (an error or stderr output, or a
 missing guard confirmation, is 0 points, whatever else the cell displayed:
 no partial credit read from outputs), replaces those scores by the isolated
-test runner's (:mod:`coursekit.grading.isolated`) for notebooks that opt in,
-and returns plain data. It never writes the real gradebook: the parent does
+test runner's (:mod:`coursekit.grading.isolated`) for notebooks that opt in
+(started in a thread beside the kernel run: they read only the source notebook and
+the submitted file), and returns plain data. It never writes the real gradebook: the parent does
 (:mod:`coursekit.grading.writer`).
 """
 
@@ -19,6 +20,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,24 @@ def _sandbox_wrapper(run: Path, uid: int | None, limits: Mapping[str, Any]) -> C
     return sandboxed
 
 
+def _start_isolated(grader: IsolatedGrader, names: set[str], sources: Mapping[str, Path], folder: Path,
+                    run: Path, task: Mapping[str, Any], timeout: int) -> tuple[ThreadPoolExecutor, dict]:
+    """Start the isolated tests of each opted-in notebook in a thread, beside the kernel run.
+
+    They read only the source notebook and the student's submitted file (never the kernel's
+    outputs), so nothing the kernel does can reach them; running them at the same time fills
+    the waits of the kernel run (its start, its messages, its shutdown)."""
+    limits = dict(task.get("limits") or {})
+    wrapper = (_sandbox_wrapper(run, task.get("uid"), limits)
+               if task.get("isolation") == ISOLATED else (lambda argv: argv))
+    budget = float(task.get("test_timeout") or min(timeout, 120))
+    pool = ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="isolated")
+    futures: dict[str, Future] = {
+        name: pool.submit(grader, sources[name], folder / f"{name}.ipynb", wrap=wrapper, timeout=budget)
+        for name in sorted(names)}
+    return pool, futures
+
+
 def _note_isolated_results(path: Path, results: Mapping[str, Any], seen: Mapping[str, Any]) -> dict[str, str]:
     """Put the isolated scores into the test cells (the feedback shows them): the failure
     messages, and first in the cell a note wherever the notebook's own run disagrees with
@@ -177,7 +197,8 @@ def _note_isolated_results(path: Path, results: Mapping[str, Any], seen: Mapping
     return notes
 
 
-def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None | bool = True) -> dict[str, Any]:
+def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None | bool = True,
+                     overlap: bool = True) -> dict[str, Any]:
     """Autograde one submission; return scores and observations (no real gradebook write).
 
     Parameters
@@ -188,6 +209,9 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
     isolated : callable, bool
         The isolated test runner (``True``: :func:`coursekit.grading.isolated_grade.grade_isolated`
         when importable; ``False``/``None``: none).
+    overlap : bool
+        Run the isolated tests at the same time as the kernel run (default); ``False`` runs
+        them after it, one phase after the other (``bench/grading_profile.py`` times each).
 
     Returns
     -------
@@ -214,6 +238,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
     opted = {name for name, p in sources.items() if grader is not None and _opted_in(p)}
 
     run = Path(tempfile.mkdtemp(prefix="ck-", dir="/tmp"))
+    pool: ThreadPoolExecutor | None = None
     try:
         os.chmod(run, 0o711)
         (run / "sock").mkdir()
@@ -234,6 +259,8 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
             "KernelManager": {"transport": "ipc", "ip": str(run / "sock" / "k")},
             "Autograde": {"sanitize_preprocessors": sanitize},
         }
+        if opted and overlap:
+            pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout)
         res = course.api(**overrides).autograde(assignment, student, force=True, create=True)
         out["phases"] = {"notebook": time.perf_counter() - start}
         if not res.get("success"):
@@ -264,10 +291,9 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
                 mine["grades"].setdefault(gid, {"needs_manual_grade": False})["auto_score"] = points
             out["messages"].update(seen["messages"])
             if path.stem in opted:
-                wrapper = (_sandbox_wrapper(run, task.get("uid"), limits)
-                           if task.get("isolation") == ISOLATED else (lambda argv: argv))
-                iso = grader(sources[path.stem], folder / path.name, wrap=wrapper,
-                             timeout=float(task.get("test_timeout") or min(timeout, 120)))
+                if pool is None:
+                    pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout)
+                iso = pending[path.stem].result()
                 for gid, r in iso.items():
                     entry = mine["grades"].setdefault(gid, {"needs_manual_grade": False})
                     entry["auto_score"] = float(r.points)
@@ -282,5 +308,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
             out["reason"] = "; ".join(dict.fromkeys(notes))
         return out
     finally:
+        if pool is not None:  # its sandboxes live in `run`: wait for them before removing it
+            pool.shutdown(wait=True)
         out["seconds"] = time.perf_counter() - start
         shutil.rmtree(run, ignore_errors=True)
