@@ -65,6 +65,10 @@ def test_setup_cell_installs_on_colab_only_and_seeds(nb):
     assert 'raise RuntimeError("Installing coursekit failed' in text, "a failed install must stop the notebook"
     tf_quiet = text.find('os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")')
     assert tf_quiet != -1 and tf_quiet < text.find("import coursekit"), "quiet TF must be set before imports"
+    # TF 2.20 writes "oneDNN custom operations are on" to stderr before its logging starts, whatever
+    # TF_CPP_MIN_LOG_LEVEL says (on CPUs where oneDNN is on by default): a pink box under the setup cell
+    onednn = text.find('os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")')
+    assert onednn != -1 and onednn < text.find("import coursekit"), "oneDNN off must be set before imports"
     assert "ck.set_seeds(" in text and "ck.quick_mode()" in text
 
 
