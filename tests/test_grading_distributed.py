@@ -7,8 +7,9 @@ released course). While the cluster grades, a watcher plays a submission that
 kills its worker: it kills the worker grading ``doomed`` each time it sees it
 there (twice), and the worker grading one other submission once. Honest
 submissions are queued in the same batch (graded before, between or after the
-kills, as Dask schedules them); each must get the pool's score with no reason, the killed-once one graded elsewhere, ``doomed`` 0 with the reason,
-and no killed worker may have held any task but the one it was killed for.
+kills, as Dask schedules them); each must get the pool's score with no reason,
+the killed-once one graded elsewhere, ``doomed`` 0 with the reason, and no
+killed worker may have held any task but the one it was killed for.
 Then the LocalCluster's own workers are retired and a worker started in a
 mount namespace where the course folder is an empty tmpfs grades the
 submissions whose reports were deleted: the re-run grades only those, and the

@@ -7,8 +7,8 @@ missing guard confirmation, is 0 points, whatever else the cell displayed:
 no partial credit read from outputs), replaces those scores by the isolated
 test runner's (:mod:`coursekit.grading.isolated`) for notebooks that opt in
 (started in a thread beside the kernel run: they read only the source notebook and
-the submitted file), and returns plain data. It never writes the real gradebook: the parent does
-(:mod:`coursekit.grading.writer`).
+the submitted file), and returns plain data. It never writes the real gradebook:
+the parent does (:mod:`coursekit.grading.writer`).
 """
 
 from __future__ import annotations
@@ -239,6 +239,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
 
     run = Path(tempfile.mkdtemp(prefix="ck-", dir="/tmp"))
     pool: ThreadPoolExecutor | None = None
+    pending: dict[str, Future] = {}
     try:
         os.chmod(run, 0o711)
         (run / "sock").mkdir()
@@ -275,6 +276,8 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
                 out["reason"] = "autograding failed: " + last[:300]
             out["log_tail"] = error[-4000:]
             return out
+        if opted and pool is None:  # overlap=False: the isolated tests start after the kernel run
+            pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout)
 
         import nbformat
 
@@ -291,8 +294,6 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
                 mine["grades"].setdefault(gid, {"needs_manual_grade": False})["auto_score"] = points
             out["messages"].update(seen["messages"])
             if path.stem in opted:
-                if pool is None:
-                    pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout)
                 iso = pending[path.stem].result()
                 for gid, r in iso.items():
                     entry = mine["grades"].setdefault(gid, {"needs_manual_grade": False})
