@@ -75,12 +75,12 @@ class _UidCpu:
         self.thread.join()
 
 
-def _timed_server(wrap: Any, timeout: float, preload: tuple[str, ...]) -> Any:
+def _timed_server(wrap: Any, timeout: float, preload: tuple[str, ...], warmup: str = "") -> Any:
     from coursekit.grading.isolated import ForkServer
 
     class Timed(ForkServer):
         def __init__(self) -> None:
-            super().__init__(wrap, start_limit=timeout, preload=preload)
+            super().__init__(wrap, start_limit=timeout, preload=preload, warmup=warmup)
             self.t: dict[str, float] = defaultdict(float)
 
         def _start(self) -> None:
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from coursekit.grading.course import Course
     from coursekit.grading.isolated import RemoteWorker, grade_plan
     from coursekit.grading.isolated_source import plan_for
-    from coursekit.grading.runner import grade_submission
+    from coursekit.grading.runner import grade_submission, submission_task
     from coursekit.grading.sandbox import install_kernelspec
     from coursekit.grading.writer import snapshot
 
@@ -178,21 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         autograde_notebooks(root, args.assignment, {"student000": notebook}, workers=1)  # collects it
         course = Course(root)
         spec = install_kernelspec(course.work_dir)
-        task = {"course": str(root), "assignment": args.assignment, "student": "student000", "timeout": None,
-                "kernel_name": spec["kernel_name"], "jupyter_path": spec["jupyter_path"],
-                "snapshot": str(snapshot(course, Path(tmp) / "snap.db")), "uid": 2_000_000 + 4242,
-                "limits": {"memory": spec["memory"], "nproc": spec["nproc"], "fsize": spec["fsize"]},
-                "isolation": spec["isolation"]}
+        task = submission_task(root, args.assignment, "student000", spec=spec,
+                               snapshot=snapshot(course, Path(tmp) / "snap.db"), uid=2_000_000 + 4242)
 
-        def grader(source: Path, submitted: Path, *, wrap: Any, timeout: float) -> dict:
+        def grader(source: Path, submitted: Path, *, wrap: Any, timeout: float, trained: Any = None) -> dict:
             plan = plan_for(nbformat.read(str(source), as_version=4), nbformat.read(str(submitted), as_version=4))
             cpu["isolated"], cpu["sandbox isolated"] = _cpu(), sandboxes.total()
             rows["  CPU s here: kernel run (runner, nbgrader)"].append(cpu["isolated"] - cpu["start"])
             rows["  CPU s sandboxed: the kernel"].append(cpu["sandbox isolated"] - cpu["sandbox start"])
-            server = _timed_server(wrap, timeout, plan.locked_imports())
+            server = _timed_server(wrap, timeout, plan.locked_imports(), plan.setup_source())
             try:
                 start = time.perf_counter()
-                results = grade_plan(plan, server, timeout)
+                results = grade_plan(plan, server, timeout, trained=trained)
                 rows["isolated, one zygote per submission"].append(time.perf_counter() - start)
             finally:
                 server.close()
@@ -202,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows[f"  {key}"].append(value)
             seen_in_sandbox.add(f"{server.info.get('coursekit')} (sandboxed: {server.info.get('sandboxed')})")
             for gid, r in results.items():
-                per_test[gid].append(r.seconds)
+                per_test[gid + (" (the notebook's own variables)" if r.from_notebook else "")].append(r.seconds)
             if args.no_before:
                 return results
             start = time.perf_counter()

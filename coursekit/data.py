@@ -22,8 +22,6 @@ import hashlib
 import os
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -102,6 +100,8 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _announced: set[tuple[str, str]] = set()
+#: checked folders read in this process (:func:`_read_folder`): their files' identity -> arrays
+_read_cache: dict[tuple, dict[str, np.ndarray]] = {}
 
 
 class IDXError(ValueError):
@@ -239,6 +239,34 @@ def _verify_sha256sums(folder: Path) -> None:
             )
 
 
+def _folder_key(folder: Path) -> tuple:
+    """What identifies the folder's files: path, size, modification time and inode of each."""
+    key: list[Any] = [str(folder.resolve())]
+    for name in (*FILES.values(), "SHA256SUMS", STAND_IN_MARKER):
+        path = _find_file(folder, name) if name in FILES.values() else folder / name
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            st = None
+        key.append(None if st is None else (str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(key)
+
+
+def _read_folder(folder: Path) -> dict[str, np.ndarray]:
+    """The four arrays of a checked folder; a folder read before, whose files have not changed
+    since (same sizes, times and inodes), is not read and checked again: its arrays are copied."""
+    key = _folder_key(folder)
+    if key not in _read_cache:
+        _verify_sha256sums(folder)
+        arrays = {role: read_idx(_find_file(folder, n)) for role, n in FILES.items()}
+        for arr in arrays.values():
+            arr.setflags(write=False)
+        while len(_read_cache) >= 4:
+            _read_cache.pop(next(iter(_read_cache)))
+        _read_cache[key] = arrays
+    return {role: arr.copy() for role, arr in _read_cache[key].items()}
+
+
 def _load_folder(folder: Path, spec: dict[str, Any], origin: str) -> LoadedData:
     missing = [n for n in FILES.values() if _find_file(folder, n) is None]
     if missing:
@@ -246,8 +274,7 @@ def _load_folder(folder: Path, spec: dict[str, Any], origin: str) -> LoadedData:
             f"{spec['title']}: {origin}{folder} lacks {', '.join(missing)} "
             f"(expected the four official IDX files, gzip or raw)"
         )
-    _verify_sha256sums(folder)
-    arrays = {role: read_idx(_find_file(folder, n)) for role, n in FILES.items()}
+    arrays = _read_folder(folder)
     train = _pair(arrays, "train", folder)
     test = _pair(arrays, "test", folder)
     counts = (len(train[0]), len(test[0]))
@@ -357,7 +384,10 @@ def download_file(
     the checksum matched; on any failure the temporary file is removed and
     ``dest`` is untouched, so an interrupted or corrupt download is never used.
     """
-    opener = opener or urllib.request.urlopen
+    if opener is None:
+        import urllib.request  # here, not at import: it pulls in http, ssl and email (about 25 ms)
+
+        opener = urllib.request.urlopen
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -396,6 +426,8 @@ def _download_all(
     opener: Callable[..., Any] | None,
 ) -> list[str]:
     """Fetch every missing file; return the list of failures (empty on success)."""
+    import urllib.error
+
     failures: list[str] = []
     for fname, md5 in spec["md5"].items():
         if (folder / fname).is_file():

@@ -52,6 +52,7 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.delenv("COURSEKIT_FASHION_MNIST_DIR", raising=False)
     monkeypatch.setenv("COURSEKIT_CACHE_DIR", str(tmp_path / "cache"))
     data._announced.clear()
+    data._read_cache.clear()
 
 
 # ----------------------------------------------------------------- IDX files
@@ -130,14 +131,37 @@ def test_missing_file_in_folder_names_it(tmp_path):
 
 
 @needs_samples
-def test_corrupt_sample_file_fails_its_sha256(tmp_path):
-    folder = tmp_path / "copy"
-    shutil.copytree(FASHION, folder)
-    target = folder / "t10k-labels-idx1-ubyte.gz"
+def _corrupt_in_place(target: Path) -> None:
+    """Flip one byte of ``target`` (same size, same inode)."""
     target.chmod(0o644)
     blob = bytearray(target.read_bytes())
     blob[-10] ^= 0xFF
     target.write_bytes(bytes(blob))
+
+
+def test_corrupt_sample_file_fails_its_sha256(tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(FASHION, folder)
+    _corrupt_in_place(folder / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(data.ChecksumError, match="t10k-labels-idx1-ubyte.gz"):
+        data.load_fashion_mnist(folder)
+
+
+@needs_samples
+def test_a_folder_read_again_is_copied_not_reread_until_a_file_changes(tmp_path, monkeypatch):
+    folder = tmp_path / "copy"
+    shutil.copytree(FASHION, folder)
+    reads = []
+    real = data.read_idx
+    monkeypatch.setattr(data, "read_idx", lambda path: reads.append(path) or real(path))
+    (x1, _), _ = data.load_fashion_mnist(folder)
+    (x2, _), _ = data.load_fashion_mnist(folder)
+    assert len(reads) == 4, "the second load read the files again"
+    np.testing.assert_array_equal(x1, x2)
+    x1[0, 0, 0] ^= 0xFF  # each caller's arrays are its own
+    (x3, _), _ = data.load_fashion_mnist(folder)
+    assert x3[0, 0, 0] == x2[0, 0, 0] and x3.flags.writeable and x3 is not x2
+    _corrupt_in_place(folder / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(data.ChecksumError, match="t10k-labels-idx1-ubyte.gz"):
         data.load_fashion_mnist(folder)
 

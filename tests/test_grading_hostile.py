@@ -49,6 +49,7 @@ HOSTILE = {
     "write_elsewhere": (H.write_elsewhere, 0.0),
     "read_test_source": (H.read_test_source, 5.0),
     "network": (H.network, 0.0),
+    "keyring_relay": (H.keyring_relay, 0.0),
     "fork_bomb": (H.fork_bomb, 0.0),
     "ignore_sigint": (H.ignore_sigint, 0.0),
     "sleep_under_limits": (H.sleep_under_limits, 5.0),
@@ -140,6 +141,9 @@ def test_sandbox_probes_were_all_refused(batch: dict[str, Any]) -> None:
     assert H.mount_escape_problems(mount) == [], mount
     net = _printed(res["network"])
     assert net.count(f"{H.PROBE_MARK} blocked") == 3 and "connected" not in net, net
+    keys = _printed(res["keyring_relay"])
+    assert keys.count(f"{H.PROBE_MARK} add_key refused") == 1 and "stored" not in keys, keys
+    assert keys.count(f"{H.PROBE_MARK} keyctl refused") == 1 and "found" not in keys, keys
     fork = _printed(res["fork_bomb"])
     assert f"{H.PROBE_MARK} fork refused after" in fork, fork
     assert int(fork.split("refused after")[1].split()[0]) < NPROC

@@ -20,7 +20,7 @@ import pytest
 from coursekit.grading import autograde_notebooks, make_course_copy, release
 from coursekit.grading.course import Course
 from coursekit.grading.isolated import IsolatedResult
-from coursekit.grading.runner import grade_submission
+from coursekit.grading.runner import grade_submission, submission_task
 from coursekit.grading.sandbox import UID_BASE, install_kernelspec, namespace_available
 from coursekit.grading.writer import snapshot
 
@@ -37,11 +37,8 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     autograde_notebooks(root, "tiny", {"student000": FIXTURE / "tiny" / "tiny.ipynb"}, workers=1)
     course = Course(root)
     spec = install_kernelspec(course.work_dir, isolate=namespace_available())  # limits only without bwrap
-    return {"course": str(root), "assignment": "tiny", "student": "student000", "timeout": None,
-            "kernel_name": spec["kernel_name"], "jupyter_path": spec["jupyter_path"],
-            "snapshot": str(snapshot(course, tmp / "snap.db")), "uid": UID_BASE + 4343,
-            "limits": {"memory": spec["memory"], "nproc": spec["nproc"], "fsize": spec["fsize"]},
-            "isolation": spec["isolation"]}
+    return submission_task(root, "tiny", "student000", spec=spec, snapshot=snapshot(course, tmp / "snap.db"),
+                           uid=UID_BASE + 4343)
 
 
 class Recorder:
@@ -50,7 +47,8 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, source: Path, submitted: Path, *, wrap: Any, timeout: float) -> dict[str, IsolatedResult]:
+    def __call__(self, source: Path, submitted: Path, *, wrap: Any, timeout: float,
+                 trained: Any = None) -> dict[str, IsolatedResult]:
         started = time.perf_counter()
         time.sleep(SLEEP)
         self.calls.append({"started": started, "source": source, "submitted": submitted,

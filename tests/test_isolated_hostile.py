@@ -19,6 +19,7 @@ import pytest
 from coursekit.grading.isolated import ForkServer, LocalWorker, RemoteWorker, grade_plan
 from coursekit.grading.isolated_source import definitions_only, plan_for
 from coursekit.grading.sandbox import UID_BASE, namespace_available
+from coursekit.grading.seccomp import KEYRING_CALLS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "solutions" / "backprop" / "backprop.ipynb"
@@ -142,7 +143,9 @@ def test_a_worker_that_breaks_the_zygote_costs_only_its_own_submission(code):
 
 
 # test_sigmoid's worker holds the reference relu (it grades only sigmoid); its code tries
-# to hand that to test_relu's worker through every place a fork of the same zygote shares.
+# to hand that to test_relu's worker through every place a fork of the same zygote shares,
+# and through the uid's keyring, which every sandbox of that uid shares (and which outlives them).
+_CALLS = KEYRING_CALLS.get(os.uname().machine, KEYRING_CALLS["x86_64"])[1]
 LEAKS_THE_REFERENCE = SIG + '''    import ctypes, marshal, os, socket
     code = marshal.dumps(globals()["relu"].__code__)
     for d in ("/tmp", os.getcwd(), "/dev/shm"):
@@ -156,6 +159,8 @@ LEAKS_THE_REFERENCE = SIG + '''    import ctypes, marshal, os, socket
     shm = libc.shmget(0x4C45414B, 1 << 16, 0o1600)
     if shm >= 0:
         ctypes.memmove(libc.shmat(shm, None, 0), len(code).to_bytes(4, "little") + code, len(code) + 4)
+    # the kernel's per-uid keyring (KEY_SPEC_USER_KEYRING = -4), outside every namespace
+    libc.syscall(NR_ADD_KEY, b"user", b"ck-leak", code, len(code), -4)
     if os.fork() == 0:
         try:
             os.setsid()
@@ -171,7 +176,7 @@ LEAKS_THE_REFERENCE = SIG + '''    import ctypes, marshal, os, socket
     z = np.asarray(z, dtype=np.float64)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-'''
+'''.replace("NR_ADD_KEY", str(_CALLS["add_key"]))
 USES_THE_LEAK = '''def relu(z):
     import ctypes, marshal, os, socket, types
     found = []
@@ -193,10 +198,15 @@ USES_THE_LEAK = '''def relu(z):
         found.append(cli.recv(1 << 20))
     except OSError:
         pass
+    key = libc.syscall(NR_KEYCTL, 10, -4, b"user", b"ck-leak", 0)  # KEYCTL_SEARCH
+    if key > 0:
+        buf = ctypes.create_string_buffer(1 << 16)
+        size = libc.syscall(NR_KEYCTL, 11, key, buf, 1 << 16)  # KEYCTL_READ
+        found.append(buf.raw[:size])
     for code in found:
         return types.FunctionType(marshal.loads(code), globals())(z)
     raise LookupError("nothing was left behind")
-'''
+'''.replace("NR_KEYCTL", str(_CALLS["keyctl"]))
 
 
 @pytest.mark.skipif(not namespace_available(), reason="bubblewrap cannot create namespaces here")
@@ -212,6 +222,7 @@ def test_nothing_a_test_leaves_behind_reaches_the_next_test(tmp_path):
     with ForkServer(wrap) as server:
         results = grade_plan(plan, server, 30.0, only={"test_sigmoid", "test_relu"})
         assert server.info.get("sandboxed") is True, server.info
+        assert server.info.get("keyrings_denied") is True, server.info
     assert results["test_sigmoid"].passed, results["test_sigmoid"]
     assert results["test_relu"].points == 0
     assert "nothing was left behind" in results["test_relu"].message, results["test_relu"]

@@ -7,6 +7,7 @@ The layout (imports point down only)::
       |    `- runner   one submission: nbgrader against a private gradebook copy,
       |         |      strict per-test scores, the isolated test runner
       |         |- isolated  (H2) grade each function in a fresh sandboxed process
+      |         |- kernel_export  the training variables the kernel leaves at shutdown
       |         `- sandbox   bubblewrap command lines, the kernel launcher
       `- writer     the single gradebook writer (only this process writes grades)
 
@@ -173,6 +174,7 @@ def autograde(
         return {s: results[s] for s in wanted}
 
     from coursekit.grading.pool import run_pool
+    from coursekit.grading.runner import submission_task
     from coursekit.grading.scan import scan_submission
     from coursekit.grading.writer import GradebookWriter, snapshot
 
@@ -187,13 +189,9 @@ def autograde(
             f"kernel isolation: {spec['isolation']}, per-cell timeout {course.exec_timeout} s, "
             f"wall limit {limit:.0f} s per submission")
     base = _uid_base()
-    tasks = [
-        {"course": str(course.root), "assignment": assignment, "student": s,
-         "timeout": timeout, "kernel_name": spec["kernel_name"],
-         "jupyter_path": spec["jupyter_path"], "snapshot": str(snap), "uid": base + i,
-         "limits": limits, "isolation": spec["isolation"]}
-        for i, (s, _) in enumerate(todo)
-    ]
+    tasks = [submission_task(course.root, assignment, s, spec=spec, snapshot=snap, uid=base + i,
+                             timeout=timeout, limits=limits)
+             for i, (s, _) in enumerate(todo)]
     shas = dict(todo)
 
     def record(student: str, r: dict[str, Any]) -> None:

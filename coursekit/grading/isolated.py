@@ -33,8 +33,11 @@ code, hidden tests or references: a test's sources go to its worker after the fo
 When a test ends (or times out), the zygote kills the worker and every process it
 started (the zygote is their subreaper: ``setsid`` or double forks do not escape),
 then deletes what it could leave for the next test: the files of the scratch folder,
-``/tmp`` and ``/dev/shm`` (all private to this sandbox) and System V IPC objects;
-each worker also gets a session keyring of its own. The zygote is not dumpable, so a
+``/tmp`` and ``/dev/shm`` (all private to this sandbox) and System V IPC objects.
+The kernel's keyrings, which are kept per uid outside every namespace and outlive
+their processes, are out of reach: the zygote, the kernel and every worker refuse the
+keyring system calls (:mod:`coursekit.grading.seccomp`) before any student code runs.
+The zygote is not dumpable, so a
 worker (same uid) cannot ptrace it, read or write its memory or open its file
 descriptors through ``/proc``. A fresh process per test (:class:`RemoteWorker`, the
 previous design) stays available and gives the same scores
@@ -61,9 +64,9 @@ copy it into an answer that a test quotes in its failure message (e.g. dict keys
 so into its own feedback, but never into the worker of that function's own test; the
 arguments a test passes are visible to the student's function (as in any test); the
 training tests grade what the training cell produced (``xor_params``,
-``mnist_params``), which the student could also write down by hand; the per-uid
-kernel keyrings (``keyctl``, where seccomp allows it) are shared by the tests of a
-submission, as they were by its workers before; and the worker's sandbox is only as
+``mnist_params``), in the notebook's run or in the worker, which the student could also
+write down by hand (or write into the kernel's file: it is read as plain data, so a forged
+file is just another answer); and the worker's sandbox is only as
 strong as ``wrap`` (see docs/instructor.md). Without the sandbox (tests,
 ``--no-isolation``) the zygote kills the processes of each test but deletes no file.
 
@@ -81,7 +84,7 @@ import io
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +105,8 @@ class IsolatedResult:
     seconds: float = 0.0  #: wall time of this test (worker start, student code and test)
     graded: tuple[str, ...] = ()  #: the answer cells this test grades
     training: bool = False  #: a training test (the graded cell's own code ran, with the reference parts)
+    #: a training test graded on the variables of the notebook's own run (they passed: no retraining)
+    from_notebook: bool = False
 
     @property
     def passed(self) -> bool:
@@ -124,6 +129,15 @@ class LocalWorker:
 
     def exec(self, src: str, filename: str) -> None:
         exec(_compiled(src, filename), self.ns)
+
+    def exec_all(self, sources: list[tuple[str, str, bool]]) -> None:
+        for src, filename, fatal in sources:
+            try:
+                self.exec(src, filename)
+            except Exception as exc:
+                if fatal:
+                    exc.at = filename  # type: ignore[attr-defined]
+                    raise
 
     def get(self, names: list[str]) -> dict[str, Any]:
         return {n: self.ns[n] for n in names if n in self.ns}
@@ -162,30 +176,36 @@ class _NoGuard:
         """Nothing to check here: the test runs outside the student's reach."""
 
 
-def run_test(plan: Plan, spec: TestSpec, worker: Any, timeout: float) -> IsolatedResult:
-    """Grade one test cell with a new worker (closed afterwards)."""
+def run_test(plan: Plan, spec: TestSpec, worker: Any, timeout: float,
+             trained: Mapping[str, Any] | None = None) -> IsolatedResult:
+    """Grade one test cell with a new worker (closed afterwards).
+
+    ``trained`` (training tests only): the variables of the notebook's own run, graded
+    instead of those of a retraining in the worker (which then trains nothing)."""
     start = time.perf_counter()
     worker.label = spec.grade_id
+    trained = trained if spec.training else None
     try:
         worker.start(timeout)
-        for src, filename in plan.worker_sources(spec):
-            try:
-                worker.exec(src, filename)
-            except _Abort:
-                raise
-            except Exception as exc:  # noqa: BLE001 - reported when it matters
-                if filename.startswith("<answer "):
-                    raise AssertionError(
-                        f"{spec.graded_label}: your cell raised {type(exc).__name__}: {exc}") from None
-                if filename.startswith("<locked"):
-                    raise _Abort(f"grader error: the locked cell {filename} failed in the isolated process "
-                                 f"({type(exc).__name__}: {exc})") from None
+        sources = plan.worker_sources(spec, trained=trained is not None)
+        try:  # one request: a failing student definition is skipped, an answer or locked cell ends it
+            worker.exec_all([(src, fn, fn.startswith(("<answer ", "<locked"))) for src, fn in sources])
+        except _Abort:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported when it matters
+            filename = str(getattr(exc, "at", ""))
+            if filename.startswith("<locked"):
+                raise _Abort(f"grader error: the locked cell {filename} failed in the isolated process "
+                             f"({type(exc).__name__}: {exc})") from None
+            raise AssertionError(f"{spec.graded_label}: your cell raised {type(exc).__name__}: {exc}") from None
         # The student's names first, so that the trusted code below wins every clash
         # (a submission defining `_ref_sigmoid` or `np` changes nothing).
         ns: dict[str, Any] = {"__name__": "__main__"}
         for name in plan.api_names():
             ns[name] = _proxy(worker, name)
-        if spec.variables:
+        if trained is not None:
+            ns.update({name: trained[name] for name in spec.variables if name in trained})
+        elif spec.variables:
             ns.update(worker.get(spec.variables))
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -203,24 +223,49 @@ def run_test(plan: Plan, spec: TestSpec, worker: Any, timeout: float) -> Isolate
         if note and ("not defined" in message or "NameError" in message):
             message += f" ({note})"
         return IsolatedResult(spec.grade_id, 0.0, spec.points, message, time.perf_counter() - start,
-                              tuple(spec.graded), spec.training)
+                              tuple(spec.graded), spec.training, trained is not None)
     finally:
         worker.close()
     return IsolatedResult(spec.grade_id, spec.points, spec.points, "", time.perf_counter() - start,
-                          tuple(spec.graded), spec.training)
+                          tuple(spec.graded), spec.training, trained is not None)
+
+
+def _grade_one(plan: Plan, spec: TestSpec, worker: Any, new_worker: Callable[[], Any], timeout: float,
+               trained: Callable[[], Mapping[str, Any]] | None) -> IsolatedResult:
+    """A training test is graded first on the notebook's own variables, when there are any;
+    only if they do not pass is it graded on a retraining with the reference parts."""
+    if spec.training and trained is not None:
+        try:
+            values = trained()
+        except Exception:  # noqa: BLE001 - no values: retrain
+            values = {}
+        if any(name in values for name in spec.variables):
+            first = run_test(plan, spec, worker, timeout, trained=values)
+            if first.passed:
+                return first
+            worker = new_worker()
+            again = run_test(plan, spec, worker, timeout)
+            again.seconds += first.seconds
+            return again
+    return run_test(plan, spec, worker, timeout)
 
 
 def grade_plan(plan: Plan, new_worker: Callable[[], Any], timeout: float,
-               only: set[str] | None = None) -> dict[str, IsolatedResult]:
+               only: set[str] | None = None,
+               trained: Callable[[], Mapping[str, Any]] | None = None) -> dict[str, IsolatedResult]:
     """Run the plan's tests (all, or the grade ids in ``only``).
 
     ``new_worker()`` returns a worker for one test: a :class:`ForkServer` (one worker
     at a time, forked from one zygote), or e.g. ``lambda: RemoteWorker(wrap)`` (a fresh
     process each, started up to three ahead), or :class:`LocalWorker` (trusted code).
+    ``trained()`` (optional; it may wait for the kernel run to end) returns the variables
+    the notebook's own run left (:mod:`coursekit.grading.kernel_export`): a training test
+    whose variables pass there is not retrained.
     """
     specs = [s for s in plan.tests if only is None or s.grade_id in only]
     if getattr(new_worker, "sequential", False):
-        return {spec.grade_id: run_test(plan, spec, new_worker(), timeout) for spec in specs}
+        return {spec.grade_id: _grade_one(plan, spec, new_worker(), new_worker, timeout, trained)
+                for spec in specs}
     ahead = max(1, min(3, os.cpu_count() or 1))
     workers = [new_worker() for _ in specs[:ahead]]
     results: dict[str, IsolatedResult] = {}
@@ -228,7 +273,7 @@ def grade_plan(plan: Plan, new_worker: Callable[[], Any], timeout: float,
         for i, spec in enumerate(specs):
             if i + ahead < len(specs):
                 workers.append(new_worker())
-            results[spec.grade_id] = run_test(plan, spec, workers[i], timeout)
+            results[spec.grade_id] = _grade_one(plan, spec, workers[i], new_worker, timeout, trained)
     finally:
         for worker in workers[len(results):]:
             worker.close()

@@ -181,7 +181,12 @@ class Channel:
 
     # -- requests
     def exec(self, src: str, filename: str) -> None:
-        self._send({"op": "exec", "src": src, "filename": filename})
+        self.exec_all([(src, filename, True)])
+
+    def exec_all(self, sources: list[tuple[str, str, bool]]) -> None:
+        """Run ``(source, filename, fatal)`` in order, in one request; the first fatal failure
+        raises here, with ``.at`` its filename (the others' failures are skipped)."""
+        self._send({"op": "exec", "sources": [list(item) for item in sources]})
         self._answer()
 
     def get(self, names: list[str]) -> dict[str, Any]:
@@ -255,7 +260,9 @@ class ForkServer:
     ``wrap(argv) -> argv`` runs the zygote inside the grading sandbox; ``start_limit``
     is the seconds it may take to start, ``control_limit`` those it may take to fork a
     worker or to clean up after one; ``preload`` names modules the zygote imports once
-    (trusted: those the locked cells import). A zygote that stops answering (killed or stopped by the code of a test) is killed with its
+    (trusted: those the locked cells import); ``warmup`` is trusted source (the notebook's
+    setup cell) the zygote runs once in a namespace it then drops, so that the modules it
+    imports as it runs are loaded before the forks (each worker runs it again, for real). A zygote that stops answering (killed or stopped by the code of a test) is killed with its
     whole sandbox, and every later test of the submission scores 0 with the reason.
     Use as a context manager, or call :meth:`close`.
     """
@@ -263,9 +270,10 @@ class ForkServer:
     sequential = True  # one worker alive at a time: the zygote cleans up between them
 
     def __init__(self, wrap: Callable[[list[str]], list[str]], start_limit: float = 120.0,
-                 control_limit: float = CONTROL_LIMIT, preload: tuple[str, ...] = ()):
+                 control_limit: float = CONTROL_LIMIT, preload: tuple[str, ...] = (), warmup: str = ""):
         self.wrap, self.start_limit, self.control_limit = wrap, start_limit, control_limit
         self.preload = tuple(m for m in preload if m.replace(".", "").replace("_", "").isalnum())
+        self.warmup = warmup
         self.proc: subprocess.Popen | None = None
         self.ctrl: socket.socket | None = None
         self.broken: str | None = None
@@ -303,7 +311,8 @@ class ForkServer:
 
     def _start(self) -> None:
         parent, child = socket.socketpair()
-        argv = self.wrap([sys.executable, "-m", "coursekit.grading.isolated_zygote", *self.preload])
+        warm = ["--warm-up", self.warmup] if self.warmup else []
+        argv = self.wrap([sys.executable, "-m", "coursekit.grading.isolated_zygote", *warm, *self.preload])
         try:
             self.proc = subprocess.Popen(argv, stdin=child.fileno(), stdout=child.fileno(),
                                          stderr=subprocess.DEVNULL, env=worker_env(), start_new_session=True)

@@ -10,24 +10,50 @@ modules; this one only chooses, so that the imports run one way
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
 from coursekit.grading.isolated import ZYGOTE_START_LIMIT, ForkServer, IsolatedResult, grade_plan
-from coursekit.grading.isolated_source import plan_for
+from coursekit.grading.isolated_source import Plan, plan_for
 
-__all__ = ["grade_isolated"]
+__all__ = ["grade_isolated", "trained_names"]
 
 
 def _identity(argv: list[str]) -> list[str]:
     return argv
 
 
+def _plan(source_notebook: Path, submitted_notebook: Path) -> Plan | None:
+    source = nbformat.read(str(source_notebook), as_version=4)
+    if not source.metadata.get("coursekit", {}).get("isolated_grading"):
+        return None
+    try:
+        submitted = nbformat.read(str(submitted_notebook), as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable submission has no answers
+        submitted = None
+    return plan_for(source, submitted)
+
+
+def trained_names(source_notebook: Path, submitted_notebook: Path) -> list[str]:
+    """The variables of the training tests (e.g. ``mnist_params``) that the notebook's own
+    run may hand to :func:`grade_isolated` (``trained=``); none for a Keras assignment."""
+    plan = _plan(source_notebook, submitted_notebook)
+    if plan is None or "keras" in plan.locked_imports():
+        return []
+    names: list[str] = []
+    for spec in plan.tests:
+        if spec.training:
+            names += [n for n in spec.variables if n not in names]
+    return names
+
+
 def grade_isolated(source_notebook: Path, submitted_notebook: Path, *,
                    wrap: Callable[[list[str]], list[str]] = _identity,
-                   timeout: float = 120.0) -> dict[str, IsolatedResult]:
+                   timeout: float = 120.0,
+                   trained: Callable[[], Mapping[str, Any]] | None = None) -> dict[str, IsolatedResult]:
     """Grade every autograded test of a submission in isolation (see the module docstring).
 
     Parameters
@@ -40,6 +66,10 @@ def grade_isolated(source_notebook: Path, submitted_notebook: Path, *,
         ``wrap(argv) -> argv`` that runs ``argv`` inside the grading sandbox; identity by default.
     timeout : float
         Seconds each test may take in all (worker start, student code and test).
+    trained : callable, optional
+        Returns the variables of the notebook's own run (:func:`trained_names`; it may wait
+        for that run to end): a training test is graded on them first and retrained with
+        the reference parts only when they do not pass.
 
     Returns
     -------
@@ -49,19 +79,15 @@ def grade_isolated(source_notebook: Path, submitted_notebook: Path, *,
     """
     if timeout <= 0:
         raise ValueError(f"grade_isolated: timeout must be positive, got {timeout}")
-    source = nbformat.read(str(source_notebook), as_version=4)
-    if not source.metadata.get("coursekit", {}).get("isolated_grading"):
+    plan = _plan(source_notebook, submitted_notebook)
+    if plan is None:
         return {}
-    try:
-        submitted = nbformat.read(str(submitted_notebook), as_version=4)
-    except Exception:  # noqa: BLE001 - an unreadable submission has no answers
-        submitted = None
-    plan = plan_for(source, submitted)
     if "keras" in plan.locked_imports():  # models travel as checked .keras bytes: see that module
         from coursekit.grading.isolated_keras_grade import grade_keras
 
         return grade_keras(plan, wrap=wrap, timeout=timeout)
     # the zygote runs no student code (numpy, IPython, coursekit and the locked cells' imports), so a
     # generous start limit costs nothing but keeps a loaded machine from failing an honest student
-    with ForkServer(wrap, start_limit=max(timeout, ZYGOTE_START_LIMIT), preload=plan.locked_imports()) as server:
-        return grade_plan(plan, server, timeout)
+    with ForkServer(wrap, start_limit=max(timeout, ZYGOTE_START_LIMIT), preload=plan.locked_imports(),
+                    warmup=plan.setup_source()) as server:
+        return grade_plan(plan, server, timeout, trained=trained)

@@ -221,6 +221,10 @@ class Plan:
                 names += [n for n in found if n not in names]
         return tuple(names)
 
+    def setup_source(self) -> str:
+        """The setup cell's Python source (trusted: the source notebook's), or ``""``."""
+        return next((python_source(c.source) for c in self.cells if c.kind == "setup"), "")
+
     def api_names(self) -> list[str]:
         names: list[str] = []
         for cell in self.cells:
@@ -228,19 +232,23 @@ class Plan:
                 names += [n for n in defined_names(definitions_only(cell.source)[0]) if not n.startswith("_")]
         return names
 
-    def worker_sources(self, spec: TestSpec) -> list[tuple[str, str]]:
+    def worker_sources(self, spec: TestSpec, trained: bool = False) -> list[tuple[str, str]]:
+        """What the test's worker executes, in order. ``trained``: a training test graded on
+        variables the notebook's own run produced (nothing is trained: the locked cells and
+        the training cell are reduced to their definitions, as for a function's test)."""
         out: list[tuple[str, str]] = []
+        train = spec.training and not trained
         for cell in self.cells:
             if spec.training and cell.index > spec.index:
                 break
             if cell.kind == "setup":
                 out.append((python_source(cell.source), "<locked setup>"))
             elif cell.kind == "locked":
-                full = spec.training and cell.index < spec.index
+                full = train and cell.index < spec.index
                 src = python_source(cell.source) if full else grader_definitions(cell.source)
                 out.append((src, f"<locked {cell.grade_id}>"))
             elif cell.kind == "answer":
-                if spec.training and cell.grade_id in spec.graded:
+                if train and cell.grade_id in spec.graded:
                     out.append((python_source(cell.student), f"<answer {cell.grade_id}>"))
                     continue
                 out.append((self.reduced(cell), f"<student {cell.grade_id}>"))

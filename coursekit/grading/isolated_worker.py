@@ -296,8 +296,7 @@ class _Worker:
     def handle(self, op: str, msg: dict, buffers: list[bytes]) -> tuple[dict, Encoder | None]:
         try:
             if op == "exec":
-                exec(compile(msg["src"], msg.get("filename", "<cell>"), "exec"), self.ns)
-                return {"op": "ok"}, None
+                return self._exec(msg), None
             if op == "get":
                 enc = Encoder()
                 return {"op": "result", "value": {n: enc.node(self.ns[n]) for n in msg["names"] if n in self.ns}}, enc
@@ -306,6 +305,18 @@ class _Worker:
             return {"op": "raise", "type": "WireError", "message": f"unknown request {op!r}"}, None
         except Exception as exc:  # noqa: BLE001 - every failure goes back as a message
             return exception_node(exc), None
+
+    def _exec(self, msg: dict) -> dict:
+        """Run ``sources`` (``[source, filename, fatal]``, in order) in the namespace: the first
+        failure of a fatal one ends the request (reported with ``at``, its filename), the
+        others' failures are skipped (a student's broken definition leaves its name undefined)."""
+        for src, filename, fatal in msg.get("sources") or [[msg.get("src", ""), msg.get("filename", "<cell>"), True]]:
+            try:
+                exec(compile(src, filename, "exec"), self.ns)
+            except Exception as exc:  # noqa: BLE001 - reported when it matters
+                if fatal:
+                    return {**exception_node(exc), "at": str(filename)[:200]}
+        return {"op": "ok"}
 
     def _call(self, msg: dict, buffers: list[bytes]) -> tuple[dict, Encoder]:
         dec = Decoder(buffers, self._proxy)
@@ -367,14 +378,19 @@ _BUILTIN_ERRORS = {name: cls for name, cls in vars(__import__("builtins")).items
 def _remote_exception(msg: dict) -> Exception:
     cls = _BUILTIN_ERRORS.get(str(msg.get("type")), RuntimeError)
     try:
-        return cls(str(msg.get("message", "")))
+        exc = cls(str(msg.get("message", "")))
     except Exception:  # noqa: BLE001 - exception classes with other signatures
-        return RuntimeError(f"{msg.get('type')}: {msg.get('message', '')}")
+        exc = RuntimeError(f"{msg.get('type')}: {msg.get('message', '')}")
+    exc.at = str(msg.get("at", ""))  # type: ignore[attr-defined] - which source of an exec failed
+    return exc
 
 
 def main() -> None:
     """Worker entry point: the protocol runs on copies of fds 0 and 1, which are then
     pointed at /dev/null so that the student's prints cannot reach the grader."""
+    from coursekit.grading.seccomp import deny_keyrings
+
+    deny_keyrings()  # before any student code: no reach into the per-uid keyrings
     inp = os.fdopen(os.dup(0), "rb", buffering=0)
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -1,9 +1,10 @@
 """The zygote of isolated grading: one per submission, inside the sandbox, forking one worker per test.
 
-``python -m coursekit.grading.isolated_zygote [MODULE ...]`` (wrapped in the sandbox
-by :class:`coursekit.grading.isolated_channel.ForkServer`) imports numpy, IPython,
-coursekit and the MODULEs (those the assignment's locked cells import) once, then serves three requests on the Unix socket it was given as
-stdin/stdout:
+``python -m coursekit.grading.isolated_zygote [--warm-up SOURCE] [MODULE ...]`` (wrapped in
+the sandbox by :class:`coursekit.grading.isolated_channel.ForkServer`) imports numpy, IPython,
+coursekit and the MODULEs (those the assignment's locked cells import) once, runs SOURCE (the
+notebook's setup cell, trusted) once in a namespace it drops, for the modules that imports, then
+serves three requests on the Unix socket it was given as stdin/stdout:
 
 - ``F`` with a socket attached (``SCM_RIGHTS``): fork a worker that talks over that
   socket alone (:class:`coursekit.grading.isolated_worker._Worker`); reply ``forked``.
@@ -12,8 +13,11 @@ stdin/stdout:
   IPC objects); reply ``clean``.
 - ``Q`` (or the socket closing): exit.
 
-The zygote never runs student code and never receives any: the sources of a test
-go to its worker, after the fork. It is not dumpable (so its workers, same uid,
+The zygote never runs student code and never receives any (nor hidden tests or references): the sources of a test
+go to its worker, after the fork. Before anything else it installs the filter that
+refuses the kernel-keyring calls (:mod:`coursekit.grading.seccomp`; every worker inherits
+it), and after the imports it freezes the garbage collector's view of them (``gc.freeze``),
+so that forked workers copy fewer pages. It is not dumpable (so its workers, same uid,
 cannot ptrace it or open its memory or file descriptors through ``/proc``), it is
 the subreaper of everything its workers start (so no process escapes the clean-up,
 whatever it does with ``setsid``), and it ignores the signals it can ignore. A
@@ -37,11 +41,10 @@ import sys
 import time
 
 from coursekit.grading.isolated_worker import _Worker, frame_bytes, write_frame
+from coursekit.grading.seccomp import deny_keyrings
 
 _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER = 4, 36
 _SANDBOX_WORKDIR = "/submission"  # coursekit.grading.sandbox.SANDBOX_WORKDIR (not imported: stdlib-light)
-_KEYCTL_JOIN_SESSION_KEYRING = 1
-_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 _PRELOAD = ("numpy.testing", "IPython", "coursekit", "coursekit.check", "coursekit.grading.guard", "coursekit.data",
             "coursekit.activations", "coursekit.losses")
 
@@ -182,9 +185,6 @@ def _child(fd: int, ctrl: socket.socket) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as in a fresh Python process
             signal.signal(sig, signal.SIG_IGN)
-        libc, nr = _libc(), _SYS_KEYCTL.get(os.uname().machine)
-        if libc is not None and nr is not None:
-            libc.syscall(nr, _KEYCTL_JOIN_SESSION_KEYRING, None)  # a session keyring of its own
         for name in os.listdir("/proc/self/fd"):
             if name.isdigit() and int(name) > 2 and int(name) != fd:
                 try:
@@ -204,6 +204,7 @@ def _child(fd: int, ctrl: socket.socket) -> None:
 
 def main() -> None:
     """Zygote entry point (see the module docstring)."""
+    keyrings_denied = deny_keyrings()  # first: no worker can ever reach the per-uid keyrings
     ctrl = socket.socket(fileno=os.dup(0))
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -221,17 +222,32 @@ def main() -> None:
     import importlib
 
     # the real helpers, and the modules the assignment's locked cells import (argv), loaded
-    # before any student code, once
-    for name in (*_PRELOAD, *sys.argv[1:]):
+    # before any student code, once; then the setup cell (trusted) run once, for what it imports
+    args = sys.argv[1:]
+    warmup = args[1] if args[:1] == ["--warm-up"] and len(args) > 1 else ""
+    for name in (*_PRELOAD, *(args[2:] if warmup else args)):
         try:
             importlib.import_module(name)
         except ImportError:
             pass
+    warmed = False
+    if warmup:
+        try:
+            exec(compile(warmup, "<warm-up>", "exec"), {"__name__": "__warmup__"})
+            warmed = True
+        except Exception:  # noqa: BLE001, S110 - only a cache: each worker runs the cell itself
+            pass
     sandboxed = in_sandbox()
+    import gc
+
     import coursekit
 
+    gc.collect()
+    gc.freeze()  # the preloaded objects: no collection in a worker touches (and so copies) their pages
+
     ctrl.sendall(frame_bytes({"op": "ready", "pid": os.getpid(), "sandboxed": sandboxed,
-                              "coursekit": os.path.dirname(coursekit.__file__)}))
+                              "coursekit": os.path.dirname(coursekit.__file__), "keyrings_denied": keyrings_denied,
+                              "warmed": warmed}))
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(ctrl, 16, 4)

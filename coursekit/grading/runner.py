@@ -25,13 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.grading.course import Course
-from coursekit.grading.sandbox import ISOLATED, describe_exit, prepare_workdir, wrap
+from coursekit.grading.kernel_export import read_exported
+from coursekit.grading.sandbox import (
+    EXPORT_NAMES_ENV,
+    ISOLATED,
+    describe_exit,
+    export_file,
+    prepare_workdir,
+    wrap,
+)
 
 UNVERIFIED = (
     "0 points: this test did not run as written (code in the submission rewrote or "
     "skipped the test cell)"
 )
-#: grade_isolated(source, submitted, *, wrap, timeout) -> {grade_id: result}
+#: grade_isolated(source, submitted, *, wrap, timeout[, trained]) -> {grade_id: result}
 IsolatedGrader = Callable[..., Mapping[str, Any]]
 
 
@@ -136,21 +144,39 @@ def _sandbox_wrapper(run: Path, uid: int | None, limits: Mapping[str, Any]) -> C
 
 
 def _start_isolated(grader: IsolatedGrader, names: set[str], sources: Mapping[str, Path], folder: Path,
-                    run: Path, task: Mapping[str, Any], timeout: int) -> tuple[ThreadPoolExecutor, dict]:
+                    run: Path, task: Mapping[str, Any], timeout: int,
+                    trained: Future | None = None) -> tuple[ThreadPoolExecutor, dict]:
     """Start the isolated tests of each opted-in notebook in a thread, beside the kernel run.
 
     They read only the source notebook and the student's submitted file (never the kernel's
     outputs), so nothing the kernel does can reach them; running them at the same time fills
-    the waits of the kernel run (its start, its messages, its shutdown)."""
+    the waits of the kernel run (its start, its messages, its shutdown). ``trained`` (set
+    once the kernel run has ended) holds the variables the notebook's training cells left
+    (:mod:`coursekit.grading.kernel_export`): plain data, graded like a retraining's."""
     limits = dict(task.get("limits") or {})
     wrapper = (_sandbox_wrapper(run, task.get("uid"), limits)
                if task.get("isolation") == ISOLATED else (lambda argv: argv))
     budget = float(task.get("test_timeout") or min(timeout, 120))
+    extra = {"trained": trained.result} if trained is not None else {}
     pool = ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="isolated")
     futures: dict[str, Future] = {
-        name: pool.submit(grader, sources[name], folder / f"{name}.ipynb", wrap=wrapper, timeout=budget)
+        name: pool.submit(grader, sources[name], folder / f"{name}.ipynb", wrap=wrapper, timeout=budget, **extra)
         for name in sorted(names)}
     return pool, futures
+
+
+def _export_names(sources: Mapping[str, Path], opted: set[str], folder: Path) -> list[str]:
+    """The training variables the kernel should hand over: only for a one-notebook assignment
+    (its kernel's file is unambiguous) graded in isolation."""
+    if len(sources) != 1 or opted != set(sources):
+        return []
+    try:
+        from coursekit.grading.isolated_grade import trained_names
+
+        (name,) = opted
+        return trained_names(sources[name], folder / f"{name}.ipynb")
+    except Exception:  # noqa: BLE001 - no names: the training tests retrain, as before
+        return []
 
 
 def _note_isolated_results(path: Path, results: Mapping[str, Any], seen: Mapping[str, Any]) -> dict[str, str]:
@@ -197,6 +223,22 @@ def _note_isolated_results(path: Path, results: Mapping[str, Any], seen: Mapping
     return notes
 
 
+def submission_task(course: str | os.PathLike[str], assignment: str, student: str, *, spec: Mapping[str, Any],
+                    snapshot: str | os.PathLike[str], uid: int, timeout: int | None = None,
+                    limits: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``task`` of :func:`grade_submission` for one student.
+
+    ``spec`` is what :func:`coursekit.grading.sandbox.install_kernelspec` returned;
+    ``snapshot`` the gradebook copy (:func:`coursekit.grading.writer.snapshot`); ``uid``
+    the sandbox's uid for this submission; ``limits`` default to the kernelspec's.
+    """
+    if limits is None:
+        limits = {"memory": spec["memory"], "nproc": spec["nproc"], "fsize": spec["fsize"]}
+    return {"course": str(course), "assignment": assignment, "student": student, "timeout": timeout,
+            "kernel_name": spec["kernel_name"], "jupyter_path": spec["jupyter_path"],
+            "snapshot": str(snapshot), "uid": int(uid), "limits": dict(limits), "isolation": spec["isolation"]}
+
+
 def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None | bool = True,
                      overlap: bool = True) -> dict[str, Any]:
     """Autograde one submission; return scores and observations (no real gradebook write).
@@ -219,7 +261,8 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
         ``status`` (``ok``, ``invalid``, ``failed``), ``reason``, ``grades`` (per notebook,
         for :func:`coursekit.grading.writer.write_result`), ``messages``, ``notebooks``, ``seconds``,
         ``test_notes`` (grade id -> what to tell the student where the notebook's own run of a
-        test disagrees with its isolated score).
+        test disagrees with its isolated score), ``from_notebook`` (the training tests graded on
+        the variables the kernel's own run left, without retraining).
     """
     start = time.perf_counter()
     course = Course(task["course"], timeout=task.get("timeout"))
@@ -237,6 +280,8 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
     sources = {p.stem: p for p in sorted((course.source_dir / assignment).glob("*.ipynb"))}
     opted = {name for name, p in sources.items() if grader is not None and _opted_in(p)}
 
+    exported = _export_names(sources, opted, folder)
+    trained: Future | None = Future() if exported else None
     run = Path(tempfile.mkdtemp(prefix="ck-", dir="/tmp"))
     pool: ThreadPoolExecutor | None = None
     pending: dict[str, Future] = {}
@@ -249,6 +294,10 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
                           COURSEKIT_SANDBOX_UID=str(task.get("uid") or ""),
                           COURSEKIT_SANDBOX_PARENT=str(os.getpid()),
                           JUPYTER_PATH=task["jupyter_path"])
+        if exported:
+            os.environ[EXPORT_NAMES_ENV] = ",".join(exported)
+        else:
+            os.environ.pop(EXPORT_NAMES_ENV, None)
         sanitize = list(course.config().Autograde.sanitize_preprocessors)
         if opted and opted == set(sources):
             # hidden tests never enter the student's kernel: the isolated runner grades them
@@ -261,9 +310,12 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
             "Autograde": {"sanitize_preprocessors": sanitize},
         }
         if opted and overlap:
-            pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout)
+            pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout, trained)
         res = course.api(**overrides).autograde(assignment, student, force=True, create=True)
         out["phases"] = {"notebook": time.perf_counter() - start}
+        if trained is not None:  # the kernel has shut down: its file is complete (or absent)
+            trained.set_result(read_exported(export_file(run, task.get("isolation") == ISOLATED), exported)
+                               if res.get("success") else {})
         if not res.get("success"):
             error = (res.get("error") or "") + "\n" + (res.get("log") or "")
             out["status"] = "failed"
@@ -277,7 +329,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
             out["log_tail"] = error[-4000:]
             return out
         if opted and pool is None:  # overlap=False: the isolated tests start after the kernel run
-            pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout)
+            pool, pending = _start_isolated(grader, opted, sources, folder, run, task, timeout, trained)
 
         import nbformat
 
@@ -295,6 +347,7 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
             out["messages"].update(seen["messages"])
             if path.stem in opted:
                 iso = pending[path.stem].result()
+                out.setdefault("from_notebook", []).extend(g for g, r in iso.items() if getattr(r, "from_notebook", False))
                 for gid, r in iso.items():
                     entry = mine["grades"].setdefault(gid, {"needs_manual_grade": False})
                     entry["auto_score"] = float(r.points)
@@ -309,6 +362,8 @@ def grade_submission(task: Mapping[str, Any], *, isolated: IsolatedGrader | None
             out["reason"] = "; ".join(dict.fromkeys(notes))
         return out
     finally:
+        if trained is not None and not trained.done():  # the isolated tests may be waiting for it
+            trained.set_result({})
         if pool is not None:  # its sandboxes live in `run`: wait for them before removing it
             pool.shutdown(wait=True)
         out["seconds"] = time.perf_counter() - start

@@ -53,6 +53,11 @@ DEFAULT_FSIZE = 200 * 1024**2
 SANDBOX_WORKDIR = "/submission"
 #: First uid handed to sandboxed code when the grader runs as root (one per submission).
 UID_BASE = 2_000_000
+#: The kernel's variables for the isolated tests (:mod:`coursekit.grading.kernel_export`):
+#: the names to write at shutdown, the file (as the kernel sees it), and that file inside the sandbox.
+EXPORT_NAMES_ENV = "COURSEKIT_EXPORT_NAMES"
+EXPORT_FILE_ENV = "COURSEKIT_EXPORT_FILE"
+EXPORT_SANDBOX_FILE = SANDBOX_WORKDIR + "/.coursekit-trained"
 ISOLATED = "bwrap"
 LIMITS_ONLY = "limits only"
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -389,6 +394,11 @@ def describe_exit(status_file: str | os.PathLike[str]) -> str | None:
 # the launcher: the kernelspec's command, run by jupyter_client outside the sandbox
 
 
+def export_file(run: str | os.PathLike[str], isolated: bool) -> Path:
+    """Where the kernel started for the run folder ``run`` writes its variables, seen from the grader."""
+    return Path(run) / "work" / Path(EXPORT_SANDBOX_FILE).name if isolated else Path(run) / "trained.frame"
+
+
 def die_with_parent(parent: int) -> None:
     """Be killed when the grading worker ``parent`` dies; exit now if it already has.
 
@@ -423,9 +433,12 @@ def main(argv: list[str] | None = None) -> None:
     uid = int(uid_text) if uid_text else None
     info = json.loads(conn.read_text())
     limits = {k: config[k] for k in ("memory", "nproc", "fsize")}
-    kernel = [sys.executable, "-m", "ipykernel_launcher"]
+    exporting = bool(os.environ.get(EXPORT_NAMES_ENV))
+    kernel = [sys.executable, "-m", "coursekit.grading.kernel_export"]  # ipykernel behind the keyring filter
     if not config.get("isolate"):
         os.environ["COURSEKIT_SANDBOX"] = LIMITS_ONLY
+        if exporting:
+            os.environ[EXPORT_FILE_ENV] = str(export_file(run, isolated=False))
         os.execv(limit_argv(**limits)[0], [*limit_argv(**limits), *kernel, "-f", str(conn)])
     if info.get("transport") != "ipc":
         sys.exit("the sandbox has no network: start the kernel with KernelManager.transport='ipc'")
@@ -442,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
         prepare_workdir(sock, uid)
         os.chmod(inner_conn, 0o400)
     status = os.open(run / "status.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    cmd = wrap([*kernel, "-f", inner_conn], workdir=work, uid=uid, binds=[sock], limits=limits)
+    cmd = wrap([*kernel, "-f", inner_conn], workdir=work, uid=uid, binds=[sock], limits=limits,
+               env={EXPORT_FILE_ENV: EXPORT_SANDBOX_FILE} if exporting else None)
     cmd.insert(1, str(status))
     cmd.insert(1, "--json-status-fd")
     os.set_inheritable(status, True)
