@@ -23,7 +23,7 @@ not use the notebook's outputs at all. For each test cell:
 
 Where the workers come from (:mod:`coursekit.grading.isolated_channel`). Each
 submission gets **one** sandbox (``wrap(argv)``), running a zygote
-(:mod:`coursekit.grading.isolated_zygote`) that imports numpy, IPython and
+(:mod:`coursekit.grading.isolated_zygote`) that imports numpy and
 coursekit once; each test's worker is a ``fork`` of it, connected by a socket pair
 made for that test alone (passed with ``SCM_RIGHTS``), so start-up is paid once per
 submission instead of once per test (bench/grading_profile.py, backprop, 13 tests, on a
@@ -114,7 +114,7 @@ class IsolatedResult:
         return self.points >= self.max_points
 
 
-#: Seconds the submission's zygote may take to start (it imports numpy, IPython and coursekit).
+#: Seconds the submission's zygote may take to start (it imports numpy and coursekit).
 ZYGOTE_START_LIMIT = 60.0
 
 

@@ -86,7 +86,7 @@ def grade_isolated(source_notebook: Path, submitted_notebook: Path, *,
         from coursekit.grading.isolated_keras_grade import grade_keras
 
         return grade_keras(plan, wrap=wrap, timeout=timeout)
-    # the zygote runs no student code (numpy, IPython, coursekit and the locked cells' imports), so a
+    # the zygote runs no student code (numpy, coursekit and the locked cells' imports), so a
     # generous start limit costs nothing but keeps a loaded machine from failing an honest student
     with ForkServer(wrap, start_limit=max(timeout, ZYGOTE_START_LIMIT), preload=plan.locked_imports(),
                     warmup=plan.setup_source()) as server:

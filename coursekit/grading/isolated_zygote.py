@@ -1,7 +1,7 @@
 """The zygote of isolated grading: one per submission, inside the sandbox, forking one worker per test.
 
 ``python -m coursekit.grading.isolated_zygote [--warm-up SOURCE] [MODULE ...]`` (wrapped in
-the sandbox by :class:`coursekit.grading.isolated_channel.ForkServer`) imports numpy, IPython,
+the sandbox by :class:`coursekit.grading.isolated_channel.ForkServer`) imports numpy,
 coursekit and the MODULEs (those the assignment's locked cells import) once, runs SOURCE (the
 notebook's setup cell, trusted) once in a namespace it drops, for the modules that imports, then
 serves three requests on the Unix socket it was given as stdin/stdout:
@@ -45,7 +45,7 @@ from coursekit.grading.seccomp import deny_keyrings
 
 _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER = 4, 36
 _SANDBOX_WORKDIR = "/submission"  # coursekit.grading.sandbox.SANDBOX_WORKDIR (not imported: stdlib-light)
-_PRELOAD = ("numpy.testing", "IPython", "coursekit", "coursekit.check", "coursekit.grading.guard", "coursekit.data",
+_PRELOAD = ("coursekit", "coursekit.check", "coursekit.grading.guard", "coursekit.data",
             "coursekit.activations", "coursekit.losses")
 
 
@@ -230,6 +230,9 @@ def main() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    import coursekit.grading.guard
+
+    coursekit.grading.guard.IN_ISOLATED_WORKER = True  # the set-up cell's guard records nothing here
     warmed = False
     if warmup:
         try:

@@ -151,13 +151,16 @@ def main() -> None:
     """``python -m coursekit.grading.kernel_export -f CONNECTION_FILE``: the grading kernel.
 
     ipykernel as ``ipykernel_launcher`` starts it, after the keyring filter
-    (:func:`coursekit.grading.seccomp.deny_keyrings`), exporting on shutdown when asked to.
+    (:func:`coursekit.grading.seccomp.deny_keyrings`) and without the debugger (nobody
+    attaches one to a grading kernel), exporting on shutdown when asked to.
     """
     from coursekit.grading.seccomp import deny_keyrings
 
     deny_keyrings()  # before any student code
     if sys.path and (sys.path[0] in ("", os.getcwd())):
         del sys.path[0]  # as ipykernel_launcher: the scratch folder does not shadow modules while loading
+    # no debugger in a grading kernel: ipykernel imports debugpy at start-up when it can (about 75 ms)
+    sys.modules.setdefault("debugpy", None)  # type: ignore[arg-type]
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
