@@ -6,9 +6,10 @@ scores every test cell by what was observed (an error or stderr output, or a
 missing guard confirmation, is 0 points, whatever else the cell displayed:
 no partial credit read from outputs), replaces those scores by the isolated
 test runner's (:mod:`coursekit.grading.isolated`) for notebooks that opt in
-(started in a thread beside the kernel run: they read only the source notebook and
-the submitted file), and returns plain data. It never writes the real gradebook:
-the parent does (:mod:`coursekit.grading.writer`).
+(started in a thread beside the kernel run: they read only the source notebook, the
+submitted file and, for the training tests once the kernel has shut down, the plain-data
+variables it left, :mod:`coursekit.grading.kernel_export`), and returns plain data. It
+never writes the real gradebook: the parent does (:mod:`coursekit.grading.writer`).
 """
 
 from __future__ import annotations
