@@ -6,6 +6,8 @@ runs the kernel and collects them afterwards. These tests grade the tiny fixture
 stand-in isolated grader that records when it ran and what it could see: overlapped by
 default, one phase after the other with ``overlap=False``, and the scratch folder of the
 submission (where the isolated sandboxes live) is never removed while they still run.
+The order of events is asserted here, never the time saved: that is a speed figure, and
+depends on the machine's load (``bench/grading_profile.py`` times both ways).
 """
 
 from __future__ import annotations
@@ -83,14 +85,6 @@ def test_overlap_false_runs_them_after_the_kernel(task: dict[str, Any]) -> None:
     (call,) = grader.calls
     assert call["started"] >= t0 + out["phases"]["notebook"]
     assert out["seconds"] >= out["phases"]["notebook"] + SLEEP
-
-
-def test_overlapping_is_faster_than_one_phase_after_the_other(task: dict[str, Any]) -> None:
-    """Not a timing target: the overlapped run saves at least half of the isolated phase."""
-    overlapped, _, _ = _grade(task)
-    sequential, _, _ = _grade(task, overlap=False)
-    saved = sequential["seconds"] - overlapped["seconds"]
-    assert saved > 0.5 * min(SLEEP, overlapped["phases"]["notebook"]), (overlapped["seconds"], sequential["seconds"])
 
 
 def test_the_scratch_folder_outlives_the_isolated_tests(task: dict[str, Any], monkeypatch) -> None:
